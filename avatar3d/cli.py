@@ -1,0 +1,145 @@
+"""The one command-line interface: ``avatar3d <command>`` (typer + rich).
+
+Only implemented commands appear.  Bad input prints what was wrong and what to do, and exits
+with status 2 - never a traceback (``-v -v`` shows one for internal errors, for bug reports).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+from rich.console import Console
+
+from avatar3d.utils.errors import UserError
+
+app = typer.Typer(
+    name="avatar3d",
+    help="Photo -> rigged, textured 3D avatar; text -> motion. Run `avatar3d COMMAND --help` for details.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Benchmarks: each prints one JSON line as its last line of output.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+err_console = Console(stderr=True)
+log = logging.getLogger("avatar3d.cli")
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 3
+_state = {"verbose": 0}
+
+
+def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn user errors into a readable message and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except (UserError, ValueError, FileNotFoundError) as error:
+            err_console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(EXIT_USER_ERROR) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+        except Exception as error:  # a bug: say so plainly; details only when asked
+            if _state["verbose"] >= 2:
+                err_console.print_exception()
+            err_console.print(
+                f"[bold red]internal error:[/] {type(error).__name__}: {error}\n"
+                "  -> this is a bug in avatar3d; re-run with -v -v for details and report it",
+                highlight=False,
+            )
+            raise typer.Exit(EXIT_INTERNAL_ERROR) from None
+
+    return wrapper
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-v info, -vv debug).")] = 0,
+) -> None:
+    from avatar3d.utils.logs import setup_logging
+
+    _state["verbose"] = verbose
+    setup_logging(verbose)
+
+
+@app.command()
+@_guarded
+def doctor() -> None:
+    """Print versions, available body models and rasteriser backend, cache folders and GPU."""
+    from avatar3d.diagnostics import collect
+
+    report = collect()
+    console = Console()
+    width = max(len(k) for k in report)
+    for key, value in report.items():
+        console.print(f"{key:<{width}}  {value}", highlight=False)
+
+
+@app.command()
+@_guarded
+def body(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output mesh: .glb, .obj (+.mtl) or .ply.")] = Path("out/body.glb"),
+    height: Annotated[Optional[float], typer.Option("--height", help="Standing height in metres (Anny).")] = None,
+    gender: Annotated[Optional[float], typer.Option(help="0 = female .. 1 = male (Anny phenotype).")] = None,
+    age: Annotated[Optional[float], typer.Option(help="0 = baby .. 0.5 = ~25 years .. 1 = ~90 years (Anny phenotype).")] = None,
+    muscle: Annotated[Optional[float], typer.Option(help="0 .. 1 (Anny phenotype).")] = None,
+    weight: Annotated[Optional[float], typer.Option(help="0 .. 1 (Anny phenotype).")] = None,
+    proportions: Annotated[Optional[float], typer.Option(help="0 .. 1 (Anny phenotype).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Body model: anny (default) or smplx.")] = None,
+    rig: Annotated[Optional[str], typer.Option("--rig", help="Anny rig: anny, mixamo, game_engine or cmu_mb.")] = None,
+    smplx_dir: Annotated[Optional[Path], typer.Option("--smplx-dir", help="Folder with SMPLX_NEUTRAL.npz (else $AVATAR3D_SMPLX_DIR).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML overrides of BodyExportConfig.")] = None,
+) -> None:
+    """Export a rest-pose body mesh (default: average Anny body) to GLB, OBJ or PLY."""
+    from avatar3d.api import export_body
+    from avatar3d.config import BodyExportConfig, load_config
+
+    overrides: dict[str, Any] = {k: v for k, v in
+                                 {"height_m": height, "gender": gender, "age": age, "muscle": muscle,
+                                  "weight": weight, "proportions": proportions}.items() if v is not None}
+    body_overrides = {k: v for k, v in {"model": model, "rig": rig, "smplx_dir": str(smplx_dir) if smplx_dir else None}.items() if v is not None}
+    if body_overrides:
+        overrides["body"] = body_overrides
+    cfg = load_config(BodyExportConfig, config, overrides)
+    result = export_body(cfg, output)
+    Console().print(
+        f"wrote [bold]{result.path}[/] ({result.num_vertices} vertices, {result.num_faces} triangles, "
+        f"standing height {result.height_m:.3f} m)", highlight=False,
+    )
+
+
+def _print_json_line(result: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(result, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+@bench_app.command("body")
+@_guarded
+def bench_body(
+    repeats: Annotated[int, typer.Option(help="Timed calls per measurement (median reported).")] = 30,
+    threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
+) -> None:
+    """Forward time of each body backend at batch 1 and 16, beside the direct `anny` call."""
+    from avatar3d.bench.body import run_body_bench
+
+    _print_json_line(run_body_bench(repeats=repeats, threads=threads))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Layer 7: files for other tools (GLB, OBJ, PLY; later BVH, MP4)."""

@@ -1,0 +1,82 @@
+import pytest
+import torch
+
+from avatar3d.core import Camera, Mesh, Motion, Skeleton, SkinWeights
+from avatar3d.core.frames import FRONT_CAMERA_ROTATION, ZUP_NEGY_TO_WORLD, frame_matrix
+from avatar3d.core.joints import COCO17, SMPL22, SMPL22_PARENTS, index_of, mirror_name
+
+
+def test_joint_sets():
+    assert len(SMPL22) == 22 and len(set(SMPL22)) == 22
+    assert len(COCO17) == 17 and len(set(COCO17)) == 17
+    assert all(p < i for i, p in enumerate(SMPL22_PARENTS))
+    # every left joint has a right twin in the same set
+    for names in (SMPL22, COCO17):
+        assert all(mirror_name(n) in names for n in names)
+    with pytest.raises(ValueError, match="unknown joint"):
+        index_of(SMPL22, ["left_knee", "tail"])
+
+
+def test_frame_matrices_are_rotations():
+    for rows in (ZUP_NEGY_TO_WORLD, FRONT_CAMERA_ROTATION):
+        m = frame_matrix(rows)
+        assert torch.allclose(m @ m.T, torch.eye(3)) and torch.det(m) == pytest.approx(1.0)
+    # anny's up (+Z) becomes world up (+Y); anny's forward (-Y) becomes world forward (+Z)
+    m = frame_matrix(ZUP_NEGY_TO_WORLD)
+    assert torch.equal(m @ torch.tensor([0.0, 0.0, 1.0]), torch.tensor([0.0, 1.0, 0.0]))
+    assert torch.equal(m @ torch.tensor([0.0, -1.0, 0.0]), torch.tensor([0.0, 0.0, 1.0]))
+
+
+def test_front_camera_sees_persons_left_on_image_right():
+    cam = Camera(K=torch.tensor([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]]),
+                 R=frame_matrix(FRONT_CAMERA_ROTATION), t=torch.tensor([0.0, 1.0, 3.0]), width=640, height=480)
+    left_hand = torch.tensor([0.5, 1.0, 0.0])
+    head = torch.tensor([0.0, 1.7, 0.0])
+    uv_left = cam.project(cam.world_to_camera(left_hand))
+    uv_head = cam.project(cam.world_to_camera(head))
+    assert uv_left[0] > 320  # person's left -> image right
+    assert uv_head[1] < 240  # up in the world -> up in the image (smaller v)
+    assert torch.allclose(cam.center, torch.tensor([0.0, 1.0, 3.0]))
+
+
+def test_skeleton_validation_and_offsets():
+    pos = torch.tensor([[0.0, 1.0, 0.0], [0.1, 0.9, 0.0], [0.1, 0.5, 0.0]])
+    sk = Skeleton(names=("a", "b", "c"), parents=(-1, 0, 1), rest_positions=pos)
+    assert torch.allclose(sk.rest_offsets()[2], torch.tensor([0.0, -0.4, 0.0]))
+    with pytest.raises(ValueError, match="parents"):
+        Skeleton(names=("a", "b"), parents=(-1, 1), rest_positions=pos[:2])
+    with pytest.raises(ValueError, match=r"rest_positions must have shape \[3, 3\], got \[2, 3\]"):
+        Skeleton(names=("a", "b", "c"), parents=(-1, 0, 1), rest_positions=pos[:2])
+
+
+def test_skin_weights_limited_renormalises_and_zero_slots_use_joint_0():
+    idx = torch.tensor([[3, 1, 2, 5, 4, 6]])
+    w = torch.tensor([[0.1, 0.4, 0.2, 0.05, 0.25, 0.0]])
+    lim = SkinWeights(idx, w).limited(4)
+    assert lim.weights.shape == (1, 4)
+    assert torch.allclose(lim.weights.sum(1), torch.ones(1))
+    assert lim.indices[0].tolist() == [1, 4, 2, 3]
+    sparse = SkinWeights(torch.tensor([[7, 2]]), torch.tensor([[1.0, 0.0]])).limited(4)
+    assert sparse.indices[0].tolist() == [7, 0, 0, 0] and sparse.weights[0].tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_mesh_checks_face_range_and_normals():
+    v = torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]])
+    mesh = Mesh(vertices=v, faces=torch.tensor([[0, 1, 2]]))
+    assert torch.allclose(mesh.vertex_normals(), torch.tensor([0.0, 0.0, 1.0]).expand(3, 3))
+    with pytest.raises(ValueError, match="faces index vertices 0..2"):
+        Mesh(vertices=v, faces=torch.tensor([[0, 1, 3]]))
+    with pytest.raises(ValueError, match="uvs and face_uvs"):
+        Mesh(vertices=v, faces=torch.tensor([[0, 1, 2]]), uvs=torch.zeros(3, 2))
+
+
+def test_motion_shapes_checked():
+    sk = Skeleton(names=("a", "b"), parents=(-1, 0), rest_positions=torch.zeros(2, 3))
+    rot = torch.zeros(10, 2, 4)
+    rot[..., 0] = 1
+    m = Motion(fps=30.0, skeleton=sk, local_rotations=rot, root_translation=torch.zeros(10, 3))
+    assert m.duration_s == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="root_translation"):
+        Motion(fps=30.0, skeleton=sk, local_rotations=rot, root_translation=torch.zeros(9, 3))
+    with pytest.raises(ValueError, match="fps"):
+        Motion(fps=0.0, skeleton=sk, local_rotations=rot, root_translation=torch.zeros(10, 3))
