@@ -42,6 +42,8 @@ from avatar3d.core.joints import COCO17, SMPL22, SMPL22_PARENTS
 
 log = logging.getLogger(__name__)
 
+#: Foot surface keypoints of Anny's COCO regressor (the COCO-WholeBody foot points).
+FOOT_KEYPOINTS = ("left_big_toe", "right_big_toe", "left_small_toe", "right_small_toe", "left_heel", "right_heel")
 #: Anny phenotype parameters, each in [0, 1] (0.5 = average).
 ANNY_PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions")
 ANNY_SHAPE_RANGE = (0.0, 1.0)
@@ -149,6 +151,10 @@ class AnnyBody(torch.nn.Module):
         self.register_buffer("smpl_bone_index", torch.tensor([self.bone_names.index(b) for b in smpl_bones]), persistent=False)
         regressor = anny.KeypointsRegressor.coco(model, labels=list(COCO17))
         self.register_buffer("coco_weights", regressor.regression_weights.to(config.torch_dtype), persistent=False)
+        feet = anny.KeypointsRegressor.coco(model, labels=list(FOOT_KEYPOINTS))
+        self.register_buffer("feet_weights", feet.regression_weights.to(config.torch_dtype), persistent=False)
+        #: Index into pose_joint_names of the bone driven by each non-root SMPL-22 joint (1..21).
+        self.smpl22_pose_slots = tuple(self.pose_joint_names.index(b) for b in smpl_bones[1:])
         self.register_buffer("to_world", frame_matrix(ZUP_NEGY_TO_WORLD).to(config.torch_dtype), persistent=False)
         self.faces = model.faces.long()
         # MakeHuman UVs have v pointing up (OBJ); core.Mesh uses glTF's v down.
@@ -262,6 +268,16 @@ class AnnyBody(torch.nn.Module):
             coco17=torch.einsum("kv,bvd->bkd", self.coco_weights, vertices),
             rest_vertices=bind.expand(b, -1, -1),
         )
+
+    @property
+    def surface_keypoint_names(self) -> tuple[str, ...]:
+        """Names of :meth:`surface_keypoints`: COCO-17 then the six foot points."""
+        return COCO17 + FOOT_KEYPOINTS
+
+    def surface_keypoints(self, vertices: torch.Tensor) -> torch.Tensor:
+        """``[B, 23, 3]`` COCO-17 + foot keypoints regressed from ``[B, V, 3]`` vertices."""
+        weights = torch.cat((self.coco_weights, self.feet_weights)).to(vertices)
+        return torch.einsum("kv,bvd->bkd", weights, vertices)
 
     @torch.no_grad()
     def standing_height(self, shape: torch.Tensor) -> torch.Tensor:

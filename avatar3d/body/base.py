@@ -66,6 +66,8 @@ class BodyModel(Protocol):
     name: str
     #: Names of the joints ``BodyParams.pose`` rotates (the model skeleton minus its root).
     pose_joint_names: tuple[str, ...]
+    #: Index into pose_joint_names of the joint each non-root SMPL-22 joint (1..21) drives.
+    smpl22_pose_slots: tuple[int, ...]
     #: Names of the shape coefficients (Anny phenotypes or "beta0".."betaN").
     shape_names: tuple[str, ...]
     #: (low, high) valid range of every shape coefficient.

@@ -194,6 +194,8 @@ class SMPLXBody(torch.nn.Module):
         model = self._load(self.path, num_betas)
         self.model = model
         self.pose_joint_names = SMPLX_JOINT_NAMES[1:]
+        #: Index into pose_joint_names of each non-root SMPL-22 joint (SMPL-X's first 21).
+        self.smpl22_pose_slots = tuple(range(21))
         self.shape_names = tuple(f"beta{i}" for i in range(num_betas))
         self.parents: tuple[int, ...] = (-1, *(int(p) for p in model.parents[1:]))
         self.faces = model.faces_tensor

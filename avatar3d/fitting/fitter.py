@@ -1,0 +1,345 @@
+"""Staged body fitting to one photo (SMPLify-X style), through our differentiable rasteriser.
+
+World frame of a fit: Y up, the camera at the origin looking along world -Z
+(``R = FRONT_CAMERA_ROTATION``, ``t = 0``), so a person facing the camera has a near-identity
+``global_orient``.  Stages:
+
+A. facing and depth: for each facing candidate (front, and the 180-degree flip), an analytic
+   pose from the detector's 3D landmarks, a closed-form translation from the 2D keypoints
+   (linear least squares), then a short joint optimisation of orientation, translation and
+   pose on the keypoints; the candidate with the lower loss wins (front/back ambiguity).
+B. body: pose, shape, orientation and translation on robust confidence-weighted 2D keypoints,
+   the person mask (soft silhouette through ``ops.antialias`` on a crop around the person),
+   3D landmark directions, a pose prior learned from mocap, and shape and upright priors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from avatar3d.body.base import BodyModel
+from avatar3d.core import BodyOutput, BodyParams, Camera, FitResult, Observations
+from avatar3d.core.frames import FRONT_CAMERA_ROTATION, frame_matrix
+from avatar3d.core.joints import COCO17, SMPL22
+from avatar3d.core.rotations import axis_angle_to_matrix, rotation_about_axis
+from avatar3d.fitting import terms
+from avatar3d.fitting.initialise import pose_from_landmarks
+from avatar3d.render import rasterize_world, soft_silhouette
+
+log = logging.getLogger(__name__)
+
+#: A pose prior: ``[B, 21, 3, 3]`` local rotations of SMPL joints 1..21 -> ``[B]`` penalty.
+PosePriorFn = Callable[[torch.Tensor], torch.Tensor]
+
+#: Relative weight of the 3D direction of a bone the detector did not see (its guess).
+OCCLUDED_DIRECTION_WEIGHT = 0.3
+#: Detector 3D bones used by the direction term (COCO names).
+DIRECTION_BONES = (
+    ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("right_shoulder", "right_elbow"),
+    ("right_elbow", "right_wrist"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
+    ("right_hip", "right_knee"), ("right_knee", "right_ankle"), ("right_hip", "left_hip"),
+    ("right_shoulder", "left_shoulder"),
+)
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Settings of :func:`fit_body` (weights are relative; keypoint errors are normalised by the
+    person's bbox diagonal, so they do not depend on the photo's resolution)."""
+
+    orient_iterations: int = 30
+    body_iterations: int = 90
+    learning_rate: float = 0.03
+    silhouette_size: int = 128
+    keypoint_weight: float = 1.0
+    silhouette_weight: float = 0.15
+    direction_weight: float = 0.02
+    pose_prior_weight: float = 0.0005
+    angle_prior_weight: float = 0.002
+    shape_prior_weight: float = 0.002
+    upright_weight: float = 0.01
+    robust_sigma: float = 0.05
+    min_confidence: float = 0.3
+    try_both_facings: bool = True
+
+
+@dataclass
+class _Variables:
+    """The optimiser's variables for a batch of candidates."""
+
+    shape_raw: torch.Tensor  # [B, S] (Anny: logits of the phenotypes; SMPL-X: betas)
+    body: torch.Tensor  # [B, 21, 3] axis-angle of SMPL joints 1..21
+    orient_base: torch.Tensor  # [B, 3, 3] fixed
+    orient_delta: torch.Tensor  # [B, 3] axis-angle applied after orient_base
+    transl: torch.Tensor  # [B, 3] world metres
+
+    def trainable(self) -> list[torch.Tensor]:
+        return [self.shape_raw, self.body, self.orient_delta, self.transl]
+
+    def select(self, index: int) -> "_Variables":
+        pick = lambda t: t[index:index + 1].detach().clone()  # noqa: E731
+        return _Variables(*(pick(getattr(self, f.name)) for f in dataclasses.fields(self)))
+
+
+class _Problem:
+    """Binds a body model to one photo's observations: builds params and evaluates the loss."""
+
+    def __init__(self, model: BodyModel, obs: Observations, camera: Camera, config: FitConfig,
+                 pose_prior: PosePriorFn | None) -> None:
+        self.model, self.obs, self.camera, self.config, self.pose_prior = model, obs, camera, config, pose_prior
+        self.dtype = model.dtype
+        model_names = tuple(getattr(model, "surface_keypoint_names", COCO17))
+        pairs = [(i, model_names.index(n)) for i, n in enumerate(obs.keypoint_names) if n in model_names]
+        self.obs_index = torch.tensor([p[0] for p in pairs])
+        self.model_index = torch.tensor([p[1] for p in pairs])
+        self.model_names = model_names
+        conf = obs.confidence[self.obs_index].to(self.dtype)
+        self.confidence = torch.where(conf >= config.min_confidence, conf, torch.zeros_like(conf))
+        self.observed = obs.keypoints[self.obs_index].to(self.dtype)
+        u0, v0, u1, v1 = obs.bbox
+        self.scale_px = max(math.hypot(u1 - u0, v1 - v0), 1.0)
+        self._setup_silhouette()
+        self._setup_directions()
+
+    def _setup_silhouette(self) -> None:
+        """A square crop around the person, resampled to ``silhouette_size`` pixels."""
+        obs, size = self.obs, self.config.silhouette_size
+        h, w = obs.mask.shape
+        u0, v0, u1, v1 = obs.bbox
+        side = 1.15 * max(u1 - u0, v1 - v0)
+        cu, cv = 0.5 * (u0 + u1), 0.5 * (v0 + v1)
+        x0, y0 = cu - side / 2, cv - side / 2
+        s = size / side
+        K = self.camera.K.to(self.dtype)
+        K_crop = torch.tensor([[s * K[0, 0], 0.0, s * (K[0, 2] - x0)], [0.0, s * K[1, 1], s * (K[1, 2] - y0)], [0.0, 0.0, 1.0]], dtype=self.dtype)
+        self.crop_camera = dataclasses.replace(self.camera, K=K_crop, width=size, height=size)
+        # sample the mask at the crop's pixel centres (nearest), marking pixels outside the photo invalid
+        centres = (torch.arange(size, dtype=torch.float64) + 0.5) / s
+        us, vs = x0 + centres, y0 + centres
+        cols = torch.floor(us).long()
+        rows = torch.floor(vs).long()
+        inside_c = (cols >= 0) & (cols < w)
+        inside_r = (rows >= 0) & (rows < h)
+        mask = obs.mask.to(self.dtype)[rows.clamp(0, h - 1)][:, cols.clamp(0, w - 1)]
+        self.valid = (inside_r[:, None] & inside_c[None, :]).to(self.dtype)
+        self.crop_mask = (mask > 0.5).to(self.dtype) * self.valid
+
+    def _setup_directions(self) -> None:
+        wl = self.obs.world_landmarks
+        self.direction_targets = None
+        if wl is None:
+            return
+        names = self.obs.keypoint_names
+        bones, weights = [], []
+        for a, b in DIRECTION_BONES:
+            if a in names and b in names and a in self.model_names and b in self.model_names:
+                ia, ib = names.index(a), names.index(b)
+                c = float(min(self.obs.confidence[ia], self.obs.confidence[ib]))
+                # occluded bones keep a floor weight: the detector's 3D guess is still informative
+                bones.append((self.model_names.index(a), self.model_names.index(b)))
+                weights.append(max(c, OCCLUDED_DIRECTION_WEIGHT))
+        if not bones:
+            return
+        # detector landmarks are in camera-aligned axes: rotate them into the fit's world frame
+        R = self.camera.R.to(self.dtype)
+        targets = torch.zeros(len(self.model_names), 3, dtype=self.dtype)
+        for k, n in enumerate(self.model_names):
+            if n in names:
+                targets[k] = R.T @ wl[names.index(n)].to(self.dtype)
+        self.direction_targets = targets
+        self.direction_bones = torch.tensor(bones)
+        self.direction_weights = torch.tensor(weights, dtype=self.dtype)
+
+    # ------------------------------------------------------------------ params
+    def shape_of(self, v: _Variables) -> torch.Tensor:
+        return torch.sigmoid(v.shape_raw) if self.model.name == "anny" else v.shape_raw
+
+    def params_of(self, v: _Variables) -> BodyParams:
+        b = v.body.shape[0]
+        local = axis_angle_to_matrix(v.body)
+        pose = torch.eye(3, dtype=self.dtype).expand(b, len(self.model.pose_joint_names), 3, 3).clone()
+        pose[:, list(self.model.smpl22_pose_slots)] = local
+        orient = v.orient_base @ axis_angle_to_matrix(v.orient_delta)
+        return BodyParams(shape=self.shape_of(v), pose=pose, global_orient=orient, transl=v.transl)
+
+    def keypoints3d(self, out: BodyOutput) -> torch.Tensor:
+        fn = getattr(self.model, "surface_keypoints", None)
+        return fn(out.vertices) if fn is not None else out.coco17
+
+    def project(self, points_world: torch.Tensor) -> torch.Tensor:
+        return self.camera.project(self.camera.world_to_camera(points_world))
+
+    # ------------------------------------------------------------------ loss
+    def loss(self, v: _Variables, use_silhouette: bool) -> tuple[torch.Tensor, BodyOutput]:
+        cfg = self.config
+        params = self.params_of(v)
+        out = self.model.forward(params)
+        kp3 = self.keypoints3d(out)[:, self.model_index]
+        total = cfg.keypoint_weight * terms.reprojection_loss(
+            self.project(kp3), self.observed, self.confidence, cfg.robust_sigma * self.scale_px, self.scale_px)
+        if self.direction_targets is not None:
+            total = total + cfg.direction_weight * terms.direction_loss(
+                self.keypoints3d(out), self.direction_targets, self.direction_bones, self.direction_weights)
+        local = axis_angle_to_matrix(v.body)
+        if self.pose_prior is not None:
+            total = total + cfg.pose_prior_weight * self.pose_prior(local)
+        total = total + cfg.angle_prior_weight * terms.angle_prior(v.body)
+        if self.model.name == "anny":
+            total = total + cfg.shape_prior_weight * terms.shape_prior(params.shape)
+        else:
+            total = total + cfg.shape_prior_weight * (params.shape ** 2).mean(-1)
+        # people in photos mostly stand upright: the body's up axis near world up
+        up = params.global_orient[:, :, 1]
+        total = total + cfg.upright_weight * (1.0 - up[:, 1])
+        if use_silhouette:
+            sil = soft_silhouette(rasterize_world(out.vertices, self.model.faces, self.crop_camera))
+            total = total + cfg.silhouette_weight * terms.silhouette_loss(sil, self.crop_mask, self.valid)
+        return total, out
+
+
+def _closed_form_translation(points_world: torch.Tensor, observed: torch.Tensor, confidence: torch.Tensor,
+                             camera: Camera) -> torch.Tensor:
+    """``[3]`` world translation t minimising the linearised reprojection error of
+    ``points_world + t`` (DLT-style least squares in the camera frame)."""
+    R, K = camera.R.to(points_world), camera.K.to(points_world)
+    X = points_world @ R.T + camera.t.to(points_world)
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    du, dv = observed[:, 0] - cx, observed[:, 1] - cy
+    zero = torch.zeros_like(du)
+    rows_u = torch.stack((fx.expand_as(du), zero, -du), 1)
+    rows_v = torch.stack((zero, fy.expand_as(dv), -dv), 1)
+    rhs_u = du * X[:, 2] - fx * X[:, 0]
+    rhs_v = dv * X[:, 2] - fy * X[:, 1]
+    w = confidence.sqrt()
+    A = torch.cat((rows_u * w[:, None], rows_v * w[:, None]))
+    b = torch.cat((rhs_u * w, rhs_v * w))
+    t_cam = torch.linalg.lstsq(A, b[:, None]).solution[:, 0]
+    if float(t_cam[2]) + float(X[:, 2].mean()) <= 0.3:  # degenerate: put the body 3 m away
+        t_cam = torch.tensor([0.0, 0.0, 3.0], dtype=points_world.dtype) - X.mean(0)
+    return R.T @ t_cam
+
+
+def fit_camera(K: torch.Tensor, width: int, height: int) -> Camera:
+    """The fit's camera: at the world origin, looking along world -Z (see module docstring)."""
+    dtype = K.dtype
+    return Camera(K=K, R=frame_matrix(FRONT_CAMERA_ROTATION).to(dtype), t=torch.zeros(3, dtype=dtype), width=width, height=height)
+
+
+def _initial_variables(problem: _Problem, facings: list[float]) -> _Variables:
+    model, obs, dtype = problem.model, problem.obs, problem.dtype
+    shape0 = model.default_params(1).shape
+    rest = model.forward(model.default_params(1)).smpl22[0].detach()
+    names = obs.keypoint_names
+    R = problem.camera.R.to(dtype)
+    bodies, orients, transls = [], [], []
+    for yaw in facings:
+        targets: dict[str, torch.Tensor] = {}
+        if obs.world_landmarks is not None:
+            wl = obs.world_landmarks.to(dtype)
+            hip = 0.5 * (wl[names.index("left_hip")] + wl[names.index("right_hip")]) if "left_hip" in names else wl.mean(0)
+            for n in COCO17:
+                # occluded landmarks too: the detector's 3D guess beats the rest pose
+                if n in names and bool(torch.isfinite(wl[names.index(n)]).all()):
+                    p = wl[names.index(n)] - hip
+                    if yaw != 0.0:  # the mirrored-depth hypothesis: the person faces the other way
+                        p = p * torch.tensor([1.0, 1.0, -1.0], dtype=dtype)
+                    targets[n] = R.T @ p
+        orient, body = pose_from_landmarks(rest, targets)
+        if len(targets) < 4:
+            orient = rotation_about_axis("y", torch.tensor(yaw, dtype=dtype)).to(dtype)
+        bodies.append(body)
+        orients.append(orient)
+    b = len(facings)
+    from avatar3d.core.rotations import matrix_to_axis_angle
+
+    body = matrix_to_axis_angle(torch.stack(bodies))
+    v = _Variables(
+        shape_raw=torch.zeros_like(shape0).expand(b, -1).clone() if model.name == "anny" else shape0.expand(b, -1).clone(),
+        body=body, orient_base=torch.stack(orients), orient_delta=torch.zeros(b, 3, dtype=dtype),
+        transl=torch.zeros(b, 3, dtype=dtype))
+    with torch.no_grad():
+        out = model.forward(problem.params_of(v))
+        kp3 = problem.keypoints3d(out)[:, problem.model_index]
+        for i in range(b):
+            transls.append(_closed_form_translation(kp3[i], problem.observed, problem.confidence, problem.camera))
+    v.transl = torch.stack(transls)
+    return v
+
+
+def _optimise(problem: _Problem, v: _Variables, iterations: int, use_silhouette: bool, lr: float) -> torch.Tensor:
+    for t in v.trainable():
+        t.requires_grad_(True)
+    optimiser = torch.optim.Adam(v.trainable(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(iterations, 1), eta_min=lr * 0.1)
+    loss = None
+    for _ in range(iterations):
+        optimiser.zero_grad(set_to_none=True)
+        loss, _ = problem.loss(v, use_silhouette)
+        loss.sum().backward()
+        optimiser.step()
+        scheduler.step()
+    with torch.no_grad():
+        loss, _ = problem.loss(v, use_silhouette)
+    for t in v.trainable():
+        t.requires_grad_(False)
+    return loss
+
+
+def fit_body(model: BodyModel, obs: Observations, K: torch.Tensor, config: FitConfig | None = None,
+             pose_prior: PosePriorFn | None = None) -> tuple[FitResult, dict[str, float]]:
+    """Fit ``model`` to one photo's observations. Returns the result and per-stage seconds."""
+    config = config or FitConfig()
+    timings: dict[str, float] = {}
+    h, w = obs.mask.shape
+    camera = fit_camera(K.to(model.dtype), w, h)
+    problem = _Problem(model, obs, camera, config, pose_prior)
+    if float(problem.confidence.sum()) < 1.0:
+        raise ValueError("too few confident keypoints to fit a body")
+    start = time.perf_counter()
+    facings = [0.0, math.pi] if config.try_both_facings else [0.0]
+    v = _initial_variables(problem, facings)
+    losses = _optimise(problem, v, config.orient_iterations, use_silhouette=False, lr=config.learning_rate)
+    best = int(torch.argmin(losses))
+    v = v.select(best)
+    timings["fit_orient"] = time.perf_counter() - start
+    start = time.perf_counter()
+    _optimise(problem, v, config.body_iterations, use_silhouette=True, lr=config.learning_rate)
+    timings["fit_body"] = time.perf_counter() - start
+    with torch.no_grad():
+        params = problem.params_of(v)
+        out = model.forward(params)
+        result = _report(problem, params, out, facing_flipped=best == 1)
+    return result, timings
+
+
+def _report(problem: _Problem, params: BodyParams, out: BodyOutput, facing_flipped: bool) -> FitResult:
+    obs, camera = problem.obs, problem.camera
+    kp = problem.keypoints3d(out)[0, problem.model_index]
+    err = (problem.project(kp) - problem.observed).norm(dim=-1)
+    errors = {problem.model_names[int(m)]: float(e) for m, e, c in zip(problem.model_index, err, problem.confidence) if c > 0}
+    full = rasterize_world(out.vertices, problem.model.faces, camera)
+    iou = terms.hard_iou(full.coverage[0], obs.mask)
+    warnings = list(obs.warnings)
+    if iou < 0.75:
+        warnings.append(f"poor silhouette fit (IoU {iou:.2f}): clothing, hair or occlusion may hide the body shape")
+    if errors:
+        mean_err = sum(errors.values()) / len(errors)
+        if mean_err > 0.05 * problem.scale_px:
+            warnings.append(f"poor keypoint fit: mean error {mean_err:.1f} px ({100 * mean_err / problem.scale_px:.0f}% of the person's size)")
+    low = [n for n, c in zip(problem.model_names, problem.confidence) if n in COCO17 and float(c) == 0.0]
+    low = [problem.model_names[int(m)] for m, c in zip(problem.model_index, problem.confidence) if float(c) == 0.0 and problem.model_names[int(m)] in COCO17]
+    if low:
+        warnings.append(f"not seen or low confidence: {', '.join(low)} (guessed from the pose prior)")
+    if facing_flipped:
+        warnings.append("the person appears to face away from the camera")
+    return FitResult(params=params, output=out, camera=camera, keypoint_error_px=errors, silhouette_iou=iou, warnings=tuple(warnings))
+
+
+__all__ = ["FitConfig", "PosePriorFn", "fit_body", "fit_camera", "SMPL22"]

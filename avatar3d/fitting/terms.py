@@ -1,0 +1,78 @@
+"""Objective terms of the fit: pure functions on tensors (no state, no model calls).
+
+Pixel quantities are in the image's pixel frame (DESIGN.md); 3D quantities in metres.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def gmof(residual_sq: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Geman-McClure robust penalty of squared residuals: ``s^2 r^2 / (s^2 + r^2)``.
+
+    Quadratic for ``r << sigma``, saturating at ``sigma^2`` for outliers (SMPLify's choice).
+    """
+    s2 = sigma * sigma
+    return s2 * residual_sq / (s2 + residual_sq)
+
+
+def reprojection_loss(projected: torch.Tensor, observed: torch.Tensor, confidence: torch.Tensor,
+                      sigma_px: float, scale_px: float) -> torch.Tensor:
+    """``[B]`` robust, confidence-weighted 2D keypoint error.
+
+    Args:
+        projected: ``[B, K, 2]`` model keypoints projected to pixels.
+        observed: ``[K, 2]`` detected keypoints in pixels.
+        confidence: ``[K]`` weights in [0, 1] (0 = ignore).
+        sigma_px: robustness scale in pixels.
+        scale_px: normaliser (e.g. the person's bbox diagonal) so the loss is resolution free.
+    """
+    r2 = ((projected - observed[None]) ** 2).sum(-1) / (scale_px * scale_px)
+    sigma = sigma_px / scale_px
+    weighted = confidence[None] * gmof(r2, sigma)
+    return weighted.sum(-1) / confidence.sum().clamp_min(1e-6)
+
+
+def direction_loss(joints: torch.Tensor, targets: torch.Tensor, bones: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``[B]`` 1 - cosine between model bone directions and target (e.g. detector 3D) directions.
+
+    Args:
+        joints: ``[B, N, 3]`` model points; targets: ``[N, 3]`` target points (any origin/scale).
+        bones: ``[M, 2]`` int64 (from, to) index pairs; weights: ``[M]``.
+    """
+    model_dir = torch.nn.functional.normalize(joints[:, bones[:, 1]] - joints[:, bones[:, 0]], dim=-1)
+    target_dir = torch.nn.functional.normalize(targets[bones[:, 1]] - targets[bones[:, 0]], dim=-1)
+    cos = (model_dir * target_dir[None]).sum(-1)
+    return (weights[None] * (1.0 - cos)).sum(-1) / weights.sum().clamp_min(1e-6)
+
+
+def silhouette_loss(rendered: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """``[B]`` 1 - soft IoU between ``[B, H, W]`` rendered coverage and ``[H, W]`` target mask.
+
+    ``valid`` ``[H, W]`` masks out pixels where the target is unknown (e.g. outside the photo).
+    """
+    target = target[None]
+    if valid is not None:
+        rendered = rendered * valid[None]
+        target = target * valid[None]
+    inter = (rendered * target).sum((-1, -2))
+    union = (rendered + target - rendered * target).sum((-1, -2))
+    return 1.0 - inter / union.clamp_min(1e-6)
+
+
+def shape_prior(shape: torch.Tensor, mean: float = 0.5, spread: float = 0.3) -> torch.Tensor:
+    """``[B]`` Gaussian prior on Anny phenotypes in [0, 1] (``spread`` = standard deviation)."""
+    return (((shape - mean) / spread) ** 2).mean(-1)
+
+
+def angle_prior(axis_angles: torch.Tensor) -> torch.Tensor:
+    """``[B]`` mean squared rotation angle (radians^2): a weak pull toward the rest pose."""
+    return (axis_angles ** 2).sum(-1).mean(-1)
+
+
+def hard_iou(rendered: torch.Tensor, target: torch.Tensor) -> float:
+    """IoU of two ``[H, W]`` binary masks (thresholded at 0.5)."""
+    a, b = rendered > 0.5, target > 0.5
+    union = (a | b).sum()
+    return float((a & b).sum()) / float(union) if union > 0 else 0.0
