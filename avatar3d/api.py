@@ -5,6 +5,7 @@ The CLI and the demo call these functions; each stage takes and returns ``avatar
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,3 +67,159 @@ def export_body(config: BodyExportConfig, output: str | Path) -> BodyExportResul
     height = float(body.vertices[0, :, 1].max())
     log.info("wrote %s (%d vertices, height %.3f m)", output, mesh.vertices.shape[0], height)
     return BodyExportResult(output, mesh.vertices.shape[0], mesh.faces.shape[0], height, tuple(float(v) for v in shape[0]))
+
+
+# --------------------------------------------------------------------------------------- create
+#: Files `create` writes (DESIGN.md section 4).
+CREATE_OUTPUTS = ("avatar.glb", "result.json", "body_cam.ply", "overlay.png")
+OVERLAY_COLOUR = (0.55, 0.75, 1.0)
+OVERLAY_OPACITY = 0.6
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    """What `create` made: the output folder, the report written to result.json, and the avatar."""
+
+    output_dir: Path
+    report: dict
+    avatar: object
+
+
+def _head_and_hands(model) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[V]`` bool masks of head and hand vertices (by skin weight), for appearance rules."""
+    names = [n.lower() for n in model.bone_names] if hasattr(model, "bone_names") else []
+    dense = torch.zeros(model.skin.indices.shape[0], max(len(names), 1), dtype=torch.float32)
+    dense.scatter_add_(1, model.skin.indices, model.skin.weights.float())
+    def weight_of(keys: tuple[str, ...]) -> torch.Tensor:
+        cols = [i for i, n in enumerate(names) if any(k in n for k in keys)]
+        return dense[:, cols].sum(1) if cols else torch.zeros(dense.shape[0])
+    head = weight_of(("head", "neck", "eye", "jaw", "tongue")) > 0.5
+    hands = weight_of(("wrist", "finger", "metacarpal", "hand", "thumb", "index", "middle", "ring", "pinky")) > 0.5
+    return head, hands
+
+
+def create(image_path: str | Path | None, output_dir: str | Path, config: "CreateConfig | None" = None,
+           overwrite: bool = False, progress=None) -> CreateResult:
+    """Photo -> fitted, textured, rigged avatar; writes the DESIGN.md section-4 outputs atomically.
+
+    ``image_path`` None uses the bundled sample photo.  ``progress(stage: str)`` is called as
+    each stage starts (for the CLI and the demo).
+    """
+    import json
+    import time
+
+    import numpy as np
+
+    from avatar3d.appearance.clothing import fit_clothing_offsets
+    from avatar3d.appearance.texture import bake_texture
+    from avatar3d.avatar import build_avatar
+    from avatar3d.body import BodyConfig
+    from avatar3d.config import CreateConfig
+    from avatar3d.core.joints import COCO17
+    from avatar3d.export.glb_skinned import write_avatar_glb
+    from avatar3d.export.mesh_files import write_ply
+    from avatar3d.fitting.fitter import fit_body
+    from avatar3d.fitting.pose_prior import PosePrior
+    from avatar3d.perception import detect_person
+    from avatar3d.render import intrinsics_from_fov, rasterize_world, shade_lambert
+    from avatar3d.render.renderer import overlay
+    from avatar3d.utils.atomic import atomic_output_dir
+    from avatar3d.utils.images import default_intrinsics, load_image, sample_image
+
+    config = config or CreateConfig()
+    say = progress or (lambda stage: None)
+    timings: dict[str, float] = {}
+    output_dir = Path(output_dir)
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
+        raise UserError(f"output directory {output_dir} already exists and is not empty",
+                        "pass --overwrite to replace it, or choose another -o/--output path")
+    t0 = time.perf_counter()
+    say("loading")
+    path = Path(image_path) if image_path is not None else sample_image("astronaut")
+    image = load_image(path)
+    height, width = image.pixels.shape[:2]
+    say("detecting")
+    start = time.perf_counter()
+    obs = detect_person(image, config.perception)
+    timings["perception"] = time.perf_counter() - start
+    if config.fov_deg is not None:
+        K = intrinsics_from_fov(width, height, config.fov_deg)
+    else:
+        K = default_intrinsics(width, height, image.exif_focal_35mm)
+    say("fitting")
+    fit_model = create_body_model(BodyConfig(model=config.body.model, rig="anny", smplx_dir=config.body.smplx_dir,
+                                             smplx_gender=config.body.smplx_gender, smplx_num_betas=config.body.smplx_num_betas))
+    prior = None
+    try:
+        prior = PosePrior.load()
+    except (UserError, ValueError, FileNotFoundError) as error:
+        obs = dataclasses.replace(obs, warnings=obs.warnings + (f"fitted without the mocap pose prior: {error}",))
+    fit, fit_times = fit_body(fit_model, obs, K, config.fit, pose_prior=prior)
+    timings.update(fit_times)
+    posed = fit.output.vertices[0].detach()
+    head, hands = _head_and_hands(fit_model)
+    offsets = None
+    if config.clothing_enabled:
+        say("clothing")
+        start = time.perf_counter()
+        offsets, iou_body, iou_clothed = fit_clothing_offsets(posed, fit_model.faces, fit.camera, obs.mask, obs.bbox,
+                                                              protected=head | hands, config=config.clothing)
+        timings["clothing"] = time.perf_counter() - start
+    say("texturing")
+    start = time.perf_counter()
+    photo = torch.as_tensor(image.pixels, dtype=torch.float32) / 255.0
+    rest = fit_model.forward(identity_params(1, len(fit_model.pose_joint_names), fit.params.shape)).vertices[0].detach()
+    baked = None
+    if fit_model.uvs is not None:
+        baked = bake_texture(photo, obs.mask, posed, fit_model.faces, fit_model.uvs, fit_model.face_uvs, fit.camera, rest,
+                             head_vertices=head, config=config.texture)
+    timings["texture"] = time.perf_counter() - start
+    say("exporting")
+    start = time.perf_counter()
+    export_model = fit_model if config.body.rig == "anny" or config.body.model != "anny" else create_body_model(config.body)
+    texture_u8 = None if baked is None else (baked.image * 255).round().to(torch.uint8)
+    avatar = build_avatar(export_model, fit.params.shape, texture=texture_u8, offsets=offsets)
+    camera = fit.camera
+    kp3_world = fit_model.surface_keypoints(fit.output.vertices)[0, :17] if hasattr(fit_model, "surface_keypoints") else fit.output.coco17[0]
+    kp3_cam = camera.world_to_camera(kp3_world.detach())
+    kp2 = camera.project(kp3_cam)
+    body_cam = camera.world_to_camera(posed)
+    frags = rasterize_world(fit.output.vertices.detach(), fit_model.faces, camera)
+    albedo = torch.tensor(OVERLAY_COLOUR).expand(1, height, width, 3)
+    shaded = shade_lambert(frags, fit.output.vertices.detach(), albedo)[0]
+    over = overlay(photo, shaded, frags.coverage[0], OVERLAY_OPACITY)
+    shape = fit.params.shape[0].tolist()
+    report = {
+        "image": {"file": str(path), "width": width, "height": height},
+        "body_model": config.body.model,
+        "rig": config.body.rig,
+        "camera": {"K": K.tolist(), "R_world_to_camera": camera.R.tolist(), "t_world_to_camera": camera.t.tolist(),
+                   "focal_source": "exif" if (image.exif_focal_35mm and config.fov_deg is None) else "default_fov"},
+        "keypoints3d": {n: [float(x) for x in kp3_cam[i]] for i, n in enumerate(COCO17)},
+        "keypoints2d": {n: [float(x) for x in kp2[i]] for i, n in enumerate(COCO17)},
+        "params": {
+            "shape": dict(zip(fit_model.shape_names, shape)),
+            "height_m": float(rest[:, 1].max() - rest[:, 1].min()),
+            "global_orient": fit.params.global_orient[0].tolist(),
+            "transl": fit.params.transl[0].tolist(),
+        },
+        "fit": {
+            "keypoint_error_px": fit.keypoint_error_px,
+            "silhouette_iou": fit.silhouette_iou,
+            "texture_seen_fraction": None if baked is None else baked.seen_fraction,
+            "warnings": list(fit.warnings),
+        },
+        "timings_s": {},
+    }
+    from PIL import Image
+
+    with atomic_output_dir(output_dir, overwrite=overwrite) as staging:
+        write_avatar_glb(staging / "avatar.glb", avatar.data.mesh, avatar.data.skeleton, avatar.data.skin)
+        write_ply(Mesh(vertices=body_cam, faces=fit_model.faces), staging / "body_cam.ply")
+        Image.fromarray((over.clamp(0, 1).numpy() * 255).round().astype(np.uint8)).save(staging / "overlay.png")
+        timings["export"] = time.perf_counter() - start
+        timings["total"] = time.perf_counter() - t0
+        report["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+        (staging / "result.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    log.info("created avatar in %s (%.1f s)", output_dir, timings["total"])
+    return CreateResult(output_dir=output_dir, report=report, avatar=avatar)

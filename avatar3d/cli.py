@@ -119,6 +119,48 @@ def body(
     )
 
 
+@app.command()
+@_guarded
+def create(
+    image: Annotated[Optional[Path], typer.Argument(help="Photo of a person (JPEG/PNG/...). Default: the bundled sample photo.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (avatar.glb, result.json, body_cam.ply, overlay.png).")] = Path("out/avatar"),
+    rig: Annotated[Optional[str], typer.Option("--rig", help="Skeleton of the exported avatar: anny, mixamo, game_engine or cmu_mb.")] = None,
+    person: Annotated[Optional[int], typer.Option("--person", help="Which person when several are found (0 = largest, most central).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Body model: anny (default) or smplx.")] = None,
+    smplx_dir: Annotated[Optional[Path], typer.Option("--smplx-dir", help="Folder with SMPLX_NEUTRAL.npz (else $AVATAR3D_SMPLX_DIR).")] = None,
+    fov: Annotated[Optional[float], typer.Option("--fov", help="Vertical field of view in degrees when the photo has no EXIF focal length.")] = None,
+    no_clothing: Annotated[bool, typer.Option("--no-clothing", help="Skip the clothing/hair offsets.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output folder.")] = False,
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML overrides of CreateConfig.")] = None,
+) -> None:
+    """Photo -> fitted, textured, rigged avatar (GLB for Blender/Unity/Unreal/three.js)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from avatar3d.api import create as create_avatar
+    from avatar3d.config import CreateConfig, load_config
+
+    overrides: dict[str, Any] = {}
+    body = {k: v for k, v in {"rig": rig, "model": model, "smplx_dir": str(smplx_dir) if smplx_dir else None}.items() if v is not None}
+    if body:
+        overrides["body"] = body
+    if person is not None:
+        overrides["perception"] = {"person": person}
+    if fov is not None:
+        overrides["fov_deg"] = fov
+    if no_clothing:
+        overrides["clothing_enabled"] = False
+    cfg = load_config(CreateConfig, config, overrides)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+        result = create_avatar(image, output, cfg, overwrite=overwrite, progress=lambda stage: bar.update(task, description=stage))
+    fit = result.report["fit"]
+    console = Console()
+    console.print(f"wrote [bold]{output}[/]: avatar.glb, result.json, body_cam.ply, overlay.png "
+                  f"(silhouette IoU {fit['silhouette_iou']:.2f}, {result.report['timings_s']['total']:.1f} s)", highlight=False)
+    for warning in fit["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
 def _print_json_line(result: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(result, sort_keys=False) + "\n")
     sys.stdout.flush()
@@ -134,6 +176,23 @@ def bench_body(
     from avatar3d.bench.body import run_body_bench
 
     _print_json_line(run_body_bench(repeats=repeats, threads=threads))
+
+
+@bench_app.command("fit")
+@_guarded
+def bench_fit(
+    data: Annotated[Path, typer.Option("--data", help="Development set with NNNN.png + ground truth (and ../score_fit.py).")] = Path("../shared/bench/synth_dev"),
+    results: Annotated[Optional[Path], typer.Option("--results", help="Where to keep the outputs (default: a temp folder).")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N photos.")] = None,
+    threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
+) -> None:
+    """Photo-to-avatar accuracy (PA-MPJPE, IoU, PCK) and time per photo on a development set."""
+    import torch
+
+    from avatar3d.bench.fit import run_fit_bench
+
+    torch.set_num_threads(threads)
+    _print_json_line(run_fit_bench(data, results, limit))
 
 
 def main() -> None:

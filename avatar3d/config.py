@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from avatar3d.appearance.clothing import ClothingConfig
+from avatar3d.appearance.texture import TextureConfig
 from avatar3d.body.base import BodyConfig
+from avatar3d.fitting.fitter import FitConfig
+from avatar3d.perception.detector import PerceptionConfig
 from avatar3d.utils.configs import ConfigError, load_config, save_config, to_dict
 
 
@@ -32,4 +36,26 @@ class BodyExportConfig:
     proportions: float = 0.5
 
 
-__all__ = ["BodyConfig", "BodyExportConfig", "ConfigError", "load_config", "save_config", "to_dict"]
+@dataclass(frozen=True)
+class CreateConfig:
+    """`avatar3d create`: photo -> fitted, textured, rigged avatar.
+
+    Attributes:
+        body: body model and the rig the avatar is exported with (the fit itself always runs
+            on the Anny "anny" rig when the model is Anny: rigs share mesh and shape).
+        perception, fit, clothing, texture: the stage configs.
+        clothing_enabled: capture clothing/hair silhouette as offsets along the normals.
+        fov_deg: vertical field of view used when the photo has no EXIF focal length (None:
+            the documented default of avatar3d.utils.images.default_intrinsics).
+    """
+
+    body: BodyConfig = field(default_factory=BodyConfig)
+    perception: PerceptionConfig = field(default_factory=PerceptionConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
+    clothing: ClothingConfig = field(default_factory=ClothingConfig)
+    texture: TextureConfig = field(default_factory=TextureConfig)
+    clothing_enabled: bool = True
+    fov_deg: float | None = None
+
+
+__all__ = ["BodyConfig", "BodyExportConfig", "CreateConfig", "ConfigError", "load_config", "save_config", "to_dict"]

@@ -32,6 +32,7 @@ from avatar3d.core.rotations import axis_angle_to_matrix, rotation_about_axis
 from avatar3d.fitting import terms
 from avatar3d.fitting.initialise import pose_from_landmarks
 from avatar3d.render import rasterize_world, soft_silhouette
+from avatar3d.render.crop import person_crop
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ class FitConfig:
     silhouette_size: int = 128
     keypoint_weight: float = 1.0
     silhouette_weight: float = 0.15
+    #: Weight of mask pixels the body does not cover, relative to body pixels outside the mask
+    #: (clothes and hair make the mask bigger than the body).
+    uncovered_weight: float = 0.5
     direction_weight: float = 0.02
     pose_prior_weight: float = 0.0005
     angle_prior_weight: float = 0.002
@@ -109,27 +113,8 @@ class _Problem:
         self._setup_directions()
 
     def _setup_silhouette(self) -> None:
-        """A square crop around the person, resampled to ``silhouette_size`` pixels."""
-        obs, size = self.obs, self.config.silhouette_size
-        h, w = obs.mask.shape
-        u0, v0, u1, v1 = obs.bbox
-        side = 1.15 * max(u1 - u0, v1 - v0)
-        cu, cv = 0.5 * (u0 + u1), 0.5 * (v0 + v1)
-        x0, y0 = cu - side / 2, cv - side / 2
-        s = size / side
-        K = self.camera.K.to(self.dtype)
-        K_crop = torch.tensor([[s * K[0, 0], 0.0, s * (K[0, 2] - x0)], [0.0, s * K[1, 1], s * (K[1, 2] - y0)], [0.0, 0.0, 1.0]], dtype=self.dtype)
-        self.crop_camera = dataclasses.replace(self.camera, K=K_crop, width=size, height=size)
-        # sample the mask at the crop's pixel centres (nearest), marking pixels outside the photo invalid
-        centres = (torch.arange(size, dtype=torch.float64) + 0.5) / s
-        us, vs = x0 + centres, y0 + centres
-        cols = torch.floor(us).long()
-        rows = torch.floor(vs).long()
-        inside_c = (cols >= 0) & (cols < w)
-        inside_r = (rows >= 0) & (rows < h)
-        mask = obs.mask.to(self.dtype)[rows.clamp(0, h - 1)][:, cols.clamp(0, w - 1)]
-        self.valid = (inside_r[:, None] & inside_c[None, :]).to(self.dtype)
-        self.crop_mask = (mask > 0.5).to(self.dtype) * self.valid
+        crop = person_crop(self.camera, self.obs.mask, self.obs.bbox, self.config.silhouette_size, self.dtype)
+        self.crop_camera, self.crop_mask, self.valid = crop.camera, crop.mask, crop.valid
 
     def _setup_directions(self) -> None:
         wl = self.obs.world_landmarks
@@ -200,7 +185,7 @@ class _Problem:
         total = total + cfg.upright_weight * (1.0 - up[:, 1])
         if use_silhouette:
             sil = soft_silhouette(rasterize_world(out.vertices, self.model.faces, self.crop_camera))
-            total = total + cfg.silhouette_weight * terms.silhouette_loss(sil, self.crop_mask, self.valid)
+            total = total + cfg.silhouette_weight * terms.silhouette_loss(sil, self.crop_mask, self.valid, cfg.uncovered_weight)
         return total, out
 
 

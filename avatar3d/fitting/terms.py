@@ -47,18 +47,23 @@ def direction_loss(joints: torch.Tensor, targets: torch.Tensor, bones: torch.Ten
     return (weights[None] * (1.0 - cos)).sum(-1) / weights.sum().clamp_min(1e-6)
 
 
-def silhouette_loss(rendered: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-    """``[B]`` 1 - soft IoU between ``[B, H, W]`` rendered coverage and ``[H, W]`` target mask.
+def silhouette_loss(rendered: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None,
+                    uncovered_weight: float = 1.0) -> torch.Tensor:
+    """``[B]`` asymmetric silhouette error between ``[B, H, W]`` rendered coverage and the
+    ``[H, W]`` person mask, as a fraction of the mask's area.
 
-    ``valid`` ``[H, W]`` masks out pixels where the target is unknown (e.g. outside the photo).
+    Body pixels outside the mask always count fully; mask pixels the body leaves uncovered count
+    ``uncovered_weight`` (below 1 for clothed people: clothes and hair add volume the bare body
+    must not chase).  With ``uncovered_weight = 1`` it equals ``|A xor B| / |B|``.  ``valid``
+    ``[H, W]`` masks out pixels where the target is unknown (e.g. outside the photo).
     """
     target = target[None]
     if valid is not None:
         rendered = rendered * valid[None]
         target = target * valid[None]
-    inter = (rendered * target).sum((-1, -2))
-    union = (rendered + target - rendered * target).sum((-1, -2))
-    return 1.0 - inter / union.clamp_min(1e-6)
+    outside = (rendered * (1 - target)).sum((-1, -2))
+    uncovered = ((1 - rendered) * target).sum((-1, -2))
+    return (outside + uncovered_weight * uncovered) / target.sum((-1, -2)).clamp_min(1.0)
 
 
 def shape_prior(shape: torch.Tensor, mean: float = 0.5, spread: float = 0.3) -> torch.Tensor:
