@@ -145,7 +145,7 @@ def create(image_path: str | Path | None, output_dir: str | Path, config: "Creat
     if config.fov_deg is not None:
         K = intrinsics_from_fov(width, height, config.fov_deg)
     else:
-        K = default_intrinsics(width, height, image.exif_focal_35mm)
+        K = image.intrinsics()
     say("fitting")
     fit_model = create_body_model(BodyConfig(model=config.body.model, rig="anny", smplx_dir=config.body.smplx_dir,
                                              smplx_gender=config.body.smplx_gender, smplx_num_betas=config.body.smplx_num_betas))
@@ -167,7 +167,7 @@ def create(image_path: str | Path | None, output_dir: str | Path, config: "Creat
         timings["clothing"] = time.perf_counter() - start
     say("texturing")
     start = time.perf_counter()
-    photo = torch.as_tensor(image.pixels, dtype=torch.float32) / 255.0
+    photo = torch.from_numpy(image.pixels.copy()).to(torch.float32) / 255.0
     rest = fit_model.forward(identity_params(1, len(fit_model.pose_joint_names), fit.params.shape)).vertices[0].detach()
     baked = None
     if fit_model.uvs is not None:
