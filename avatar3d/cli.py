@@ -178,6 +178,19 @@ def bench_body(
     _print_json_line(run_body_bench(repeats=repeats, threads=threads))
 
 
+@bench_app.command("raster")
+@_guarded
+def bench_raster(
+    repeat: Annotated[int, typer.Option(help="Timed calls per measurement (median reported).")] = 30,
+    threads: Annotated[int, typer.Option(help="CPU threads.")] = 2,
+    open3d: Annotated[bool, typer.Option("--open3d/--no-open3d", help="Compare with Open3D's Embree ray caster (optional dependency).")] = True,
+) -> None:
+    """Rasteriser speed on the default Anny body (forward, full pipeline fwd+bwd, memory, vs Open3D)."""
+    from avatar3d.bench.raster import run_raster_bench
+
+    _print_json_line(run_raster_bench(threads=threads, repeat=repeat, with_open3d=open3d))
+
+
 @bench_app.command("fit")
 @_guarded
 def bench_fit(

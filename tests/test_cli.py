@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from avatar3d.cli import app
 
 runner = CliRunner()
-COMMANDS = [["doctor"], ["body"], ["create"], ["bench"], ["bench", "body"], ["bench", "fit"]]
+COMMANDS = [["doctor"], ["body"], ["create"], ["bench"], ["bench", "body"], ["bench", "fit"], ["bench", "raster"]]
 
 
 def run(*args, timeout=300):

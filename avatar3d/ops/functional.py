@@ -1,0 +1,418 @@
+"""Public rasteriser ops: checks, autograd, backend dispatch.
+
+Each op is a ``torch.library.custom_op`` (namespace ``avatar3d``) with a fake
+(meta) implementation and a registered autograd formula, so
+``torch.library.opcheck`` and ``torch.compile`` work. The public functions
+validate their inputs once (``ValueError`` naming the argument and printing the
+actual shape/value) and call the ops.
+
+Conventions (shared by every backend)
+-------------------------------------
+* Clip space: ``pos_clip = (x, y, z, w)``, NDC = xyz / w; NDC x points right and
+  NDC **y points down** (Vulkan style, matching the OpenCV camera and image rows).
+* Pixels: ``u = (x/w + 1) * W / 2``, ``v = (y/w + 1) * H / 2``; output row i,
+  column j is the pixel whose centre is (u, v) = (j + 0.5, i + 0.5); row 0 is the
+  top of the image.
+* Depth: z/w in [-1, 1], smaller is nearer, the depth test keeps the nearest;
+  fragments with z/w outside [-1, 1] are discarded. Equal depth: the lower
+  triangle id wins (deterministic).
+* Near plane: a triangle with any vertex at w <= 0 is **rejected** as a whole (it
+  is not drawn; nothing behind the camera ever projects). Triangles with all
+  w > 0 are exactly clipped against the near/far planes per fragment by the
+  z/w range test. Meshes that cross the camera plane therefore lose the
+  crossing triangles instead of producing garbage.
+* No backface culling.
+* dtypes: float32 everywhere; float64 also works and runs the pure-PyTorch
+  reference (the compiled kernels are float32-only). faces are int32 [F, 3].
+"""
+from __future__ import annotations
+
+import weakref
+
+import torch
+from torch import Tensor
+
+from . import _backend, _checks, reference
+
+__all__ = ["rasterize", "interpolate", "texture", "antialias", "edge_topology"]
+
+_FILTERS = {"nearest": 0, "bilinear": 1}
+
+
+class _autograd_on:
+    """Re-enable autograd inside a custom op implementation (where the autograd dispatch
+    keys are excluded), so a reference backward can differentiate the reference forward."""
+
+    def __enter__(self):
+        include = torch._C._dispatch_tls_local_include_set()
+        exclude = torch._C._dispatch_tls_local_exclude_set()
+        for key in ("AutogradCPU", "AutogradCUDA", "AutogradOther", "ADInplaceOrView", "AutogradFunctionality"):
+            k = getattr(torch._C.DispatchKey, key, None)
+            if k is not None:
+                exclude = exclude.remove(k)
+        self._guard = torch._C._ForceDispatchKeyGuard(include, exclude)
+        self._guard.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._guard.__exit__(*exc)
+        return False
+_BOUNDARIES = {"clamp": 0, "wrap": 1}
+
+
+# --------------------------------------------------------------------------- rasterize
+@torch.library.custom_op("avatar3d::rasterize", mutates_args=())
+def _rasterize_op(pos: Tensor, faces: Tensor, height: int, width: int) -> Tensor:
+    ext = _backend.use_extension(pos)
+    if ext is not None:
+        return ext.rasterize_fwd(pos, faces, height, width)
+    with torch.no_grad():
+        return reference.rasterize(pos, faces, (height, width))
+
+
+@_rasterize_op.register_fake
+def _(pos, faces, height, width):
+    return pos.new_empty(pos.shape[0], height, width, 4)
+
+
+@torch.library.custom_op("avatar3d::rasterize_backward", mutates_args=())
+def _rasterize_bwd_op(pos: Tensor, faces: Tensor, rast: Tensor, grad_rast: Tensor) -> Tensor:
+    ext = _backend.use_extension(pos)
+    if ext is not None:
+        return ext.rasterize_bwd(pos, faces, rast, grad_rast.contiguous())
+    with _autograd_on():
+        return _rasterize_ref_vjp(pos, faces, rast, grad_rast)
+
+
+def _rasterize_ref_vjp(pos, faces, rast, grad_rast):
+    with torch.enable_grad():
+        p = pos.detach().requires_grad_(True)
+        out = reference.rasterize(p, faces, (rast.shape[1], rast.shape[2]))
+        (g,) = torch.autograd.grad(out, p, grad_rast, allow_unused=True)
+    return torch.zeros_like(pos) if g is None else g
+
+
+@_rasterize_bwd_op.register_fake
+def _(pos, faces, rast, grad_rast):
+    return torch.empty_like(pos)
+
+
+def _rasterize_setup(ctx, inputs, output):
+    pos, faces, _, _ = inputs
+    ctx.save_for_backward(pos, faces, output)
+
+
+def _rasterize_backward(ctx, grad_rast):
+    pos, faces, rast = ctx.saved_tensors
+    if not ctx.needs_input_grad[0]:
+        return None, None, None, None
+    return _rasterize_bwd_op(pos, faces, rast, grad_rast), None, None, None
+
+
+_rasterize_op.register_autograd(_rasterize_backward, setup_context=_rasterize_setup)
+
+
+def rasterize(pos_clip: Tensor, faces: Tensor, resolution) -> Tensor:
+    """Rasterize triangles.
+
+    Args:
+        pos_clip: clip-space vertex positions (x, y, z, w), float32 [B, V, 4] or
+            [V, 4] (treated as B = 1), contiguous, finite.
+        faces: int32 [F, 3] vertex indices, F >= 1, same device.
+        resolution: (H, W) (or one int for a square image), each in [1, 8192].
+
+    Returns:
+        rast: float32 [B, H, W, 4] per pixel: (u, v, z/w, triangle_id + 1). (u, v)
+        are the perspective-correct barycentric weights of the triangle's vertices
+        1 and 2 (vertex 0 has 1 - u - v); z/w is the NDC depth (the optional depth
+        output); the last channel is 0 where no triangle covers the pixel (then all
+        channels are 0). Differentiable w.r.t. ``pos_clip`` through u, v and z/w
+        (the triangle id carries no gradient). See the module docstring for the
+        pixel/NDC conventions, the depth test and the near-plane rule.
+    """
+    _checks.tensor("pos_clip", pos_clip, (2, 3), last=4)
+    height, width = _checks.resolution(resolution)
+    pos = pos_clip.unsqueeze(0) if pos_clip.dim() == 2 else pos_clip
+    _checks.same_device("faces", faces, "pos_clip", pos)
+    _checks.faces(faces, pos.shape[1])
+    _checks.finite("pos_clip", pos)
+    return _rasterize_op(pos, faces, height, width)
+
+
+# --------------------------------------------------------------------------- interpolate
+@torch.library.custom_op("avatar3d::interpolate", mutates_args=())
+def _interpolate_op(attr: Tensor, rast: Tensor, faces: Tensor) -> Tensor:
+    ext = _backend.use_extension(attr)
+    if ext is not None and rast.dtype == torch.float32:
+        return ext.interpolate_fwd(attr, rast, faces)
+    with torch.no_grad():
+        return reference.interpolate(attr, rast, faces)
+
+
+@_interpolate_op.register_fake
+def _(attr, rast, faces):
+    return attr.new_empty(rast.shape[0], rast.shape[1], rast.shape[2], attr.shape[-1])
+
+
+@torch.library.custom_op("avatar3d::interpolate_backward", mutates_args=())
+def _interpolate_bwd_op(attr: Tensor, rast: Tensor, faces: Tensor, grad_out: Tensor) -> tuple[Tensor, Tensor]:
+    ext = _backend.use_extension(attr)
+    if ext is not None and rast.dtype == torch.float32:
+        return ext.interpolate_bwd(attr, rast, faces, grad_out.contiguous())
+    with _autograd_on(), torch.enable_grad():
+        a = attr.detach().requires_grad_(True)
+        r = rast.detach().requires_grad_(True)
+        out = reference.interpolate(a, r, faces)
+        ga, gr = torch.autograd.grad(out, (a, r), grad_out, allow_unused=True)
+    return (torch.zeros_like(attr) if ga is None else ga, torch.zeros_like(rast) if gr is None else gr)
+
+
+@_interpolate_bwd_op.register_fake
+def _(attr, rast, faces, grad_out):
+    return torch.empty_like(attr), torch.empty_like(rast)
+
+
+def _interpolate_setup(ctx, inputs, output):
+    attr, rast, faces = inputs
+    ctx.save_for_backward(attr, rast, faces)
+
+
+def _interpolate_backward(ctx, grad_out):
+    attr, rast, faces = ctx.saved_tensors
+    if not (ctx.needs_input_grad[0] or ctx.needs_input_grad[1]):
+        return None, None, None
+    ga, gr = _interpolate_bwd_op(attr, rast, faces, grad_out)
+    return (ga if ctx.needs_input_grad[0] else None), (gr if ctx.needs_input_grad[1] else None), None
+
+
+_interpolate_op.register_autograd(_interpolate_backward, setup_context=_interpolate_setup)
+
+
+def interpolate(attr: Tensor, rast: Tensor, faces: Tensor) -> Tensor:
+    """Interpolate per-vertex attributes over the rasterised image.
+
+    Args:
+        attr: float32 [B, V, C] or [V, C] (shared by all B views) per-vertex attributes.
+        rast: [B, H, W, 4] output of :func:`rasterize` (same dtype as attr).
+        faces: int32 [F, 3], the faces given to :func:`rasterize`.
+
+    Returns:
+        float32 [B, H, W, C]: ``a0 * (1 - u - v) + a1 * u + a2 * v`` with the
+        perspective-correct barycentrics of rast; 0 on empty pixels. Gradients flow
+        to ``attr`` and, through the barycentrics in ``rast``, to the vertex
+        positions given to :func:`rasterize`.
+    """
+    _checks.tensor("rast", rast, (4,), last=4)
+    _checks.tensor("attr", attr, (2, 3))
+    _checks.same_dtype("attr", attr, "rast", rast)
+    _checks.same_device("attr", attr, "rast", rast)
+    _checks.same_device("faces", faces, "rast", rast)
+    if attr.dim() == 3 and attr.shape[0] != rast.shape[0]:
+        raise ValueError(
+            f"attr batch {attr.shape[0]} does not match rast batch {rast.shape[0]} "
+            f"(attr shape {tuple(attr.shape)}, rast shape {tuple(rast.shape)})"
+        )
+    _checks.faces(faces, attr.shape[-2])
+    return _interpolate_op(attr, rast, faces)
+
+
+# --------------------------------------------------------------------------- texture
+@torch.library.custom_op("avatar3d::texture", mutates_args=())
+def _texture_op(tex: Tensor, uv: Tensor, filter: str, boundary: str) -> Tensor:
+    ext = _backend.use_extension(tex)
+    if ext is not None and uv.dtype == torch.float32:
+        return ext.texture_fwd(tex, uv, _FILTERS[filter], _BOUNDARIES[boundary])
+    with torch.no_grad():
+        return reference.texture(tex, uv, filter, boundary)
+
+
+@_texture_op.register_fake
+def _(tex, uv, filter, boundary):
+    return tex.new_empty(uv.shape[0], uv.shape[1], uv.shape[2], tex.shape[-1])
+
+
+@torch.library.custom_op("avatar3d::texture_backward", mutates_args=())
+def _texture_bwd_op(tex: Tensor, uv: Tensor, grad_out: Tensor, filter: str, boundary: str) -> tuple[Tensor, Tensor]:
+    ext = _backend.use_extension(tex)
+    if ext is not None and uv.dtype == torch.float32:
+        return ext.texture_bwd(tex, uv, grad_out.contiguous(), _FILTERS[filter], _BOUNDARIES[boundary])
+    with _autograd_on(), torch.enable_grad():
+        t = tex.detach().requires_grad_(True)
+        u = uv.detach().requires_grad_(True)
+        out = reference.texture(t, u, filter, boundary)
+        gt, gu = torch.autograd.grad(out, (t, u), grad_out, allow_unused=True)
+    return (torch.zeros_like(tex) if gt is None else gt, torch.zeros_like(uv) if gu is None else gu)
+
+
+@_texture_bwd_op.register_fake
+def _(tex, uv, grad_out, filter, boundary):
+    return torch.empty_like(tex), torch.empty_like(uv)
+
+
+def _texture_setup(ctx, inputs, output):
+    tex, uv, filter, boundary = inputs
+    ctx.save_for_backward(tex, uv)
+    ctx.filter, ctx.boundary = filter, boundary
+
+
+def _texture_backward(ctx, grad_out):
+    tex, uv = ctx.saved_tensors
+    gt, gu = _texture_bwd_op(tex, uv, grad_out, ctx.filter, ctx.boundary)
+    return (gt if ctx.needs_input_grad[0] else None), (gu if ctx.needs_input_grad[1] else None), None, None
+
+
+_texture_op.register_autograd(_texture_backward, setup_context=_texture_setup)
+
+
+def texture(tex: Tensor, uv: Tensor, filter: str = "bilinear", boundary: str = "wrap") -> Tensor:
+    """Sample a texture at per-pixel texture coordinates.
+
+    Args:
+        tex: float32 [B, Ht, Wt, C] (or [1, Ht, Wt, C] shared by all views).
+        uv: float32 [B, H, W, 2] texture coordinates: (0, 0) is the outer corner of
+            texel row 0, column 0 (the first row in memory, the top of an image
+            texture, as in glTF); u runs along the width, v along the rows; texel
+            (i, j) has its centre at ((j + 0.5) / Wt, (i + 0.5) / Ht). Finite.
+        filter: ``"bilinear"`` or ``"nearest"`` (no mipmapping yet).
+        boundary: ``"wrap"`` (repeat) or ``"clamp"`` (edge texels).
+
+    Returns:
+        float32 [B, H, W, C]. Gradients flow to ``tex`` and (bilinear only) ``uv``.
+    """
+    _checks.tensor("tex", tex, (4,))
+    _checks.tensor("uv", uv, (4,), last=2)
+    _checks.same_dtype("uv", uv, "tex", tex)
+    _checks.same_device("uv", uv, "tex", tex)
+    _checks.choice("filter", filter, tuple(_FILTERS))
+    _checks.choice("boundary", boundary, tuple(_BOUNDARIES))
+    if tex.shape[0] not in (1, uv.shape[0]):
+        raise ValueError(f"tex batch must be 1 or match uv batch {uv.shape[0]}, got tex shape {tuple(tex.shape)}")
+    _checks.finite("uv", uv)
+    return _texture_op(tex, uv, filter, boundary)
+
+
+# --------------------------------------------------------------------------- antialias
+@torch.library.custom_op("avatar3d::antialias", mutates_args=())
+def _antialias_op(color: Tensor, rast: Tensor, pos: Tensor, faces: Tensor, topology: Tensor) -> Tensor:
+    ext = _backend.use_extension(color)
+    if ext is not None and pos.dtype == torch.float32 and rast.dtype == torch.float32:
+        return ext.antialias_fwd(color, rast, pos, faces, topology)
+    with torch.no_grad():
+        return reference.antialias(color, rast, pos, faces, topology)
+
+
+@_antialias_op.register_fake
+def _(color, rast, pos, faces, topology):
+    return torch.empty_like(color)
+
+
+@torch.library.custom_op("avatar3d::antialias_backward", mutates_args=())
+def _antialias_bwd_op(
+    color: Tensor, rast: Tensor, pos: Tensor, faces: Tensor, topology: Tensor, grad_out: Tensor
+) -> tuple[Tensor, Tensor]:
+    ext = _backend.use_extension(color)
+    if ext is not None and pos.dtype == torch.float32 and rast.dtype == torch.float32:
+        return ext.antialias_bwd(color, rast, pos, faces, topology, grad_out.contiguous())
+    with _autograd_on(), torch.enable_grad():
+        c = color.detach().requires_grad_(True)
+        p = pos.detach().requires_grad_(True)
+        out = reference.antialias(c, rast, p, faces, topology)
+        gc, gp = torch.autograd.grad(out, (c, p), grad_out, allow_unused=True)
+    return (torch.zeros_like(color) if gc is None else gc, torch.zeros_like(pos) if gp is None else gp)
+
+
+@_antialias_bwd_op.register_fake
+def _(color, rast, pos, faces, topology, grad_out):
+    return torch.empty_like(color), torch.empty_like(pos)
+
+
+def _antialias_setup(ctx, inputs, output):
+    color, rast, pos, faces, topology = inputs
+    ctx.save_for_backward(color, rast, pos, faces, topology)
+
+
+def _antialias_backward(ctx, grad_out):
+    color, rast, pos, faces, topology = ctx.saved_tensors
+    gc, gp = _antialias_bwd_op(color, rast, pos, faces, topology, grad_out)
+    return (
+        gc if ctx.needs_input_grad[0] else None,
+        None,
+        gp if ctx.needs_input_grad[2] else None,
+        None,
+        None,
+    )
+
+
+_antialias_op.register_autograd(_antialias_backward, setup_context=_antialias_setup)
+
+# topology cache: faces tensor (weakly referenced) + version + vertex count
+_topo_cache: dict[int, tuple] = {}
+
+
+def edge_topology(faces: Tensor, num_vertices: int) -> Tensor:
+    """Edge adjacency used by :func:`antialias` (cached per faces tensor).
+
+    Returns int32 [F, 3]: for face edge k (joining face vertices k+1 and k+2) the
+    vertex of the neighbouring face opposite that edge, or -1 on a boundary edge.
+    """
+    _checks.faces(faces, num_vertices)
+    key = id(faces)
+    hit = _topo_cache.get(key)
+    if hit is not None and hit[0]() is faces and hit[1] == faces._version and hit[2] == num_vertices:
+        return hit[3]
+    topo = reference.edge_topology(faces, num_vertices).contiguous()
+    if len(_topo_cache) > 16:
+        _topo_cache.clear()
+    _topo_cache[key] = (weakref.ref(faces), faces._version, num_vertices, topo)
+    return topo
+
+
+def antialias(color: Tensor, rast: Tensor, pos_clip: Tensor, faces: Tensor, topology: Tensor | None = None) -> Tensor:
+    """Analytic silhouette antialiasing with gradients to vertex positions.
+
+    For every horizontally or vertically adjacent pixel pair whose triangle ids
+    differ, the front triangle (the non-empty one, else the nearer one) is
+    examined: if the segment between the two pixel centres crosses one of its
+    *silhouette* edges (a boundary edge, or one whose neighbouring face folds
+    over it in screen space) at fraction t from the front pixel, the colours of
+    the pair are blended by the edge's 1-D coverage: for t > 1/2 the other pixel
+    gets ``(t - 1/2) * (c_front - c_other)`` added, for t < 1/2 the front pixel
+    gets ``(1/2 - t) * (c_other - c_front)``. Because t depends on the edge's
+    projected vertices, a loss on the output moves silhouettes (e.g. a mask loss
+    can fit a mesh).
+
+    Args:
+        color: float32 [B, H, W, C], e.g. the output of :func:`interpolate`.
+        rast: [B, H, W, 4] from :func:`rasterize` with the same ``pos_clip``/``faces``.
+        pos_clip: float32 [B, V, 4] or [V, 4] (shared by all views) clip positions.
+        faces: int32 [F, 3].
+        topology: optional precomputed :func:`edge_topology` (cached otherwise).
+
+    Returns:
+        float32 [B, H, W, C]. Gradients flow to ``color`` and ``pos_clip``.
+    """
+    _checks.tensor("color", color, (4,))
+    _checks.tensor("rast", rast, (4,), last=4)
+    _checks.tensor("pos_clip", pos_clip, (2, 3), last=4)
+    if tuple(color.shape[:3]) != tuple(rast.shape[:3]):
+        raise ValueError(
+            f"color must be [B, H, W, C] matching rast [B, H, W, 4]; got color {tuple(color.shape)}, "
+            f"rast {tuple(rast.shape)}"
+        )
+    if pos_clip.dim() == 3 and pos_clip.shape[0] != rast.shape[0]:
+        raise ValueError(f"pos_clip batch {pos_clip.shape[0]} does not match rast batch {rast.shape[0]}")
+    for name, t in (("rast", rast), ("pos_clip", pos_clip)):
+        _checks.same_dtype(name, t, "color", color)
+        _checks.same_device(name, t, "color", color)
+    _checks.same_device("faces", faces, "color", color)
+    _checks.finite("pos_clip", pos_clip)
+    nv = pos_clip.shape[-2]
+    if topology is None:
+        topology = edge_topology(faces, nv)
+    else:
+        _checks.faces(faces, nv)
+        _checks.tensor("topology", topology, (2,), last=3, dtypes=(torch.int32,))
+        if topology.shape != faces.shape:
+            raise ValueError(f"topology must match faces {tuple(faces.shape)}, got {tuple(topology.shape)}")
+        _checks.same_device("topology", topology, "faces", faces)
+    return _antialias_op(color, rast, pos_clip, faces, topology)

@@ -1,0 +1,28 @@
+// avatar3d.ops._C — the table of contents: every op of the extension.
+#include "torch/glue.h"
+
+namespace a3d {
+namespace glue {
+bool has_cuda() {
+#ifdef A3D_WITH_CUDA
+    return true;
+#else
+    return false;
+#endif
+}
+}  // namespace glue
+}  // namespace a3d
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+    using namespace a3d::glue;
+    m.doc() = "avatar3d rasteriser kernels (CPU; CUDA when built with it)";
+    m.def("has_cuda", &has_cuda, "True when the CUDA kernels were compiled in");
+    m.def("rasterize_fwd", &rasterize_fwd, "rasterize forward");
+    m.def("rasterize_bwd", &rasterize_bwd, "rasterize backward (to clip positions)");
+    m.def("interpolate_fwd", &interpolate_fwd, "interpolate forward");
+    m.def("interpolate_bwd", &interpolate_bwd, "interpolate backward (attr, rast)");
+    m.def("texture_fwd", &texture_fwd, "texture forward");
+    m.def("texture_bwd", &texture_bwd, "texture backward (tex, uv)");
+    m.def("antialias_fwd", &antialias_fwd, "antialias forward");
+    m.def("antialias_bwd", &antialias_bwd, "antialias backward (color, pos)");
+}

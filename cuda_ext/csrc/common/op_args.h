@@ -1,0 +1,91 @@
+// Plain argument structs for every op (no torch types). Pointers are to
+// contiguous row-major float32 / int32 buffers, shapes in the comments.
+#pragma once
+
+#include <stdint.h>
+
+namespace a3d {
+
+enum TexFilter { kFilterNearest = 0, kFilterBilinear = 1 };
+enum TexBoundary { kBoundaryClamp = 0, kBoundaryWrap = 1 };
+
+struct RasterizeArgs {
+    const float* pos;      // [B, V, 4] clip positions
+    const int32_t* faces;  // [F, 3]
+    float* rast;           // [B, H, W, 4] out: (u, v, z/w, tri_id + 1)
+    unsigned long long* keys;  // CUDA only: [B, H, W] depth/id key scratch (CPU: unused)
+    int B, V, F, H, W;
+};
+
+struct RasterizeGradArgs {
+    const float* pos;        // [B, V, 4]
+    const int32_t* faces;    // [F, 3]
+    const float* rast;       // [B, H, W, 4]
+    const float* grad_rast;  // [B, H, W, 4]
+    float* grad_pos;         // [B, V, 4] out (fully written)
+    int B, V, F, H, W;
+};
+
+struct InterpolateArgs {
+    const float* attr;      // [B, V, C] (attr_batched) or [V, C]
+    const float* rast;      // [B, H, W, 4]
+    const int32_t* faces;   // [F, 3]
+    float* out;             // [B, H, W, C]
+    int B, V, F, H, W, C;
+    int attr_batched;
+};
+
+struct InterpolateGradArgs {
+    const float* attr;
+    const float* rast;
+    const int32_t* faces;
+    const float* grad_out;  // [B, H, W, C]
+    float* grad_attr;       // like attr, out (fully written)
+    float* grad_rast;       // [B, H, W, 4] out (fully written; channels 2, 3 are 0)
+    int B, V, F, H, W, C;
+    int attr_batched;
+};
+
+struct TextureArgs {
+    const float* tex;   // [Bt, Ht, Wt, C], Bt == B or 1
+    const float* uv;    // [B, H, W, 2]
+    float* out;         // [B, H, W, C]
+    int B, Bt, Ht, Wt, C, H, W;
+    int filter, boundary;
+};
+
+struct TextureGradArgs {
+    const float* tex;
+    const float* uv;
+    const float* grad_out;  // [B, H, W, C]
+    float* grad_tex;        // [Bt, Ht, Wt, C] out (fully written)
+    float* grad_uv;         // [B, H, W, 2] out (fully written)
+    int B, Bt, Ht, Wt, C, H, W;
+    int filter, boundary;
+};
+
+struct AntialiasArgs {
+    const float* color;     // [B, H, W, C]
+    const float* rast;      // [B, H, W, 4]
+    const float* pos;       // [B, V, 4] (pos_batched) or [V, 4]
+    const int32_t* faces;   // [F, 3]
+    const int32_t* topo;    // [F, 3] opposite vertex across each edge, -1 = boundary
+    float* out;             // [B, H, W, C]
+    int B, V, F, H, W, C;
+    int pos_batched;
+};
+
+struct AntialiasGradArgs {
+    const float* color;
+    const float* rast;
+    const float* pos;
+    const int32_t* faces;
+    const int32_t* topo;
+    const float* grad_out;   // [B, H, W, C]
+    float* grad_color;       // [B, H, W, C] out (fully written)
+    float* grad_pos;         // like pos, out (fully written)
+    int B, V, F, H, W, C;
+    int pos_batched;
+};
+
+}  // namespace a3d

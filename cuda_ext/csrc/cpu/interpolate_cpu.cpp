@@ -1,0 +1,97 @@
+// Interpolate vertex attributes with the rasteriser's perspective-correct
+// barycentrics (forward + sparse backward) on the CPU.
+#include <cstring>
+
+#include "../common/raster_math.h"
+#include "kernels_cpu.h"
+#include "parallel_cpu.h"
+
+namespace a3d {
+namespace cpu {
+
+static inline bool pixel_face(const float* r, const int32_t* faces, int F, int V, const int32_t*& fv) {
+    const float id = r[3];
+    if (!(id > 0.0f)) return false;
+    const int f = (int)id - 1;
+    if (f < 0 || f >= F) return false;
+    fv = faces + 3 * (int64_t)f;
+    return fv[0] >= 0 && fv[0] < V && fv[1] >= 0 && fv[1] < V && fv[2] >= 0 && fv[2] < V;
+}
+
+void interpolate_fwd(const InterpolateArgs& a) {
+    const int H = a.H, W = a.W, C = a.C, V = a.V;
+    const int64_t rows = (int64_t)a.B * H;
+    parallel_for(0, rows, 8, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            const int b = (int)(r / H);
+            const float* ab = a.attr + (a.attr_batched ? (int64_t)b * V * C : 0);
+            const float* rr = a.rast + r * W * 4;
+            float* o = a.out + r * W * C;
+            for (int x = 0; x < W; ++x, o += C) {
+                const int32_t* fv;
+                if (!pixel_face(rr + 4 * x, a.faces, a.F, V, fv)) {
+                    for (int c = 0; c < C; ++c) o[c] = 0.0f;
+                    continue;
+                }
+                const float u = rr[4 * x], v = rr[4 * x + 1], w0 = 1.0f - u - v;
+                const float* a0 = ab + (int64_t)fv[0] * C;
+                const float* a1 = ab + (int64_t)fv[1] * C;
+                const float* a2 = ab + (int64_t)fv[2] * C;
+                for (int c = 0; c < C; ++c) o[c] = a0[c] * w0 + a1[c] * u + a2[c] * v;
+            }
+        }
+    });
+}
+
+void interpolate_bwd(const InterpolateGradArgs& a) {
+    const int H = a.H, W = a.W, C = a.C, V = a.V;
+    const int64_t rows = (int64_t)a.B * H;
+    const int64_t nattr = (a.attr_batched ? (int64_t)a.B : 1) * V * C;
+    const int K = (int)std::min<int64_t>(num_threads(), std::max<int64_t>(rows, 1));
+    PartBuffers buf;
+    float* direct = nullptr;
+    if (K == 1) { std::memset(a.grad_attr, 0, sizeof(float) * nattr); direct = a.grad_attr; }
+    else buf.init(K, nattr);
+    parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
+        for (int64_t k = k0; k < k1; ++k) {
+            float* g = direct ? direct : buf.part((int)k);
+            int64_t lo, hi;
+            split_range(rows, K, (int)k, lo, hi);
+            for (int64_t r = lo; r < hi; ++r) {
+                const int b = (int)(r / H);
+                const int64_t aoff = a.attr_batched ? (int64_t)b * V * C : 0;
+                const float* ab = a.attr + aoff;
+                float* gb = g + aoff;
+                const float* rr = a.rast + r * W * 4;
+                const float* go = a.grad_out + r * W * C;
+                float* gr = a.grad_rast + r * W * 4;
+                for (int x = 0; x < W; ++x) {
+                    float* gp = gr + 4 * x;
+                    gp[0] = gp[1] = gp[2] = gp[3] = 0.0f;
+                    const int32_t* fv;
+                    if (!pixel_face(rr + 4 * x, a.faces, a.F, V, fv)) continue;
+                    const float u = rr[4 * x], v = rr[4 * x + 1], w0 = 1.0f - u - v;
+                    const float* a0 = ab + (int64_t)fv[0] * C;
+                    const float* a1 = ab + (int64_t)fv[1] * C;
+                    const float* a2 = ab + (int64_t)fv[2] * C;
+                    float* g0 = gb + (int64_t)fv[0] * C;
+                    float* g1 = gb + (int64_t)fv[1] * C;
+                    float* g2 = gb + (int64_t)fv[2] * C;
+                    const float* gx = go + (int64_t)x * C;
+                    float gu = 0.0f, gv = 0.0f;
+                    for (int c = 0; c < C; ++c) {
+                        const float gc = gx[c];
+                        g0[c] += gc * w0; g1[c] += gc * u; g2[c] += gc * v;
+                        gu += gc * (a1[c] - a0[c]);
+                        gv += gc * (a2[c] - a0[c]);
+                    }
+                    gp[0] = gu; gp[1] = gv;
+                }
+            }
+        }
+    });
+    if (!direct) buf.reduce(a.grad_attr);
+}
+
+}  // namespace cpu
+}  // namespace a3d

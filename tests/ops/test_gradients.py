@@ -1,0 +1,163 @@
+"""Gradients: compiled backward passes vs autograd through the reference (same random
+upstream gradients), float64 gradcheck of the reference, and opcheck of the custom ops."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from avatar3d import ops
+from avatar3d.bench.raster import body_clip
+from avatar3d.ops import functional as Fn
+from avatar3d.ops import reference as R
+from ops_helpers import random_mesh
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
+
+
+def _meshes():
+    pos, faces = random_mesh(11, num_vertices=80, num_faces=120, batch=2)
+    yield "random", pos, faces, (48, 64)
+    pos, faces = body_clip(160, 128, views=2)
+    yield "body", pos, faces, (160, 128)
+
+
+@pytest.mark.parametrize("case", ["random", "body"])
+def test_rasterize_interpolate_grads_match_reference(need_ext, case):
+    name, pos, faces, res = next((m for m in _meshes() if m[0] == case))
+    g = torch.Generator().manual_seed(1)
+    attr = torch.randn(pos.shape[1], 5, generator=g)
+    outs = {}
+    for impl in ("ext", "ref"):
+        p = pos.clone().requires_grad_(True)
+        a = attr.clone().requires_grad_(True)
+        if impl == "ext":
+            rast = ops.rasterize(p, faces, res)
+            out = ops.interpolate(a, rast, faces)
+        else:
+            rast = R.rasterize(p, faces, res)
+            out = R.interpolate(a, rast, faces)
+        g1 = torch.Generator().manual_seed(2)
+        up_out = torch.randn(out.shape, generator=g1)
+        up_rast = torch.randn(rast.shape, generator=g1)
+        ((out * up_out).sum() + (rast[..., :3] * up_rast[..., :3]).sum()).backward()
+        outs[impl] = (out.detach(), p.grad, a.grad)
+    assert torch.allclose(outs["ext"][0], outs["ref"][0], atol=1e-5)
+    assert outs["ref"][1].abs().sum() > 0
+    assert _rel(outs["ext"][1], outs["ref"][1]) < 1e-4
+    assert _rel(outs["ext"][2], outs["ref"][2]) < 1e-5
+
+
+@pytest.mark.parametrize("case", ["random", "body"])
+def test_antialias_grads_match_reference(need_ext, case):
+    name, pos, faces, res = next((m for m in _meshes() if m[0] == case))
+    rast = ops.rasterize(pos, faces, res)
+    topo = ops.edge_topology(faces, pos.shape[1])
+    g = torch.Generator().manual_seed(3)
+    color = torch.randn(*rast.shape[:3], 3, generator=g)
+    up = torch.randn(color.shape, generator=g)
+    outs = {}
+    for impl in ("ext", "ref"):
+        p = pos.clone().requires_grad_(True)
+        c = color.clone().requires_grad_(True)
+        fn = ops.antialias if impl == "ext" else R.antialias
+        out = fn(c, rast, p, faces, topo)
+        (out * up).sum().backward()
+        outs[impl] = (out.detach(), p.grad, c.grad)
+    changed = (outs["ref"][0] != color).any(-1).sum().item()
+    assert changed > 20  # antialiasing really happened
+    assert torch.allclose(outs["ext"][0], outs["ref"][0], atol=1e-5)
+    assert outs["ref"][1].abs().sum() > 0
+    assert _rel(outs["ext"][1], outs["ref"][1]) < 1e-4
+    assert _rel(outs["ext"][2], outs["ref"][2]) < 1e-5
+
+
+@pytest.mark.parametrize("filter", ["bilinear", "nearest"])
+@pytest.mark.parametrize("boundary", ["wrap", "clamp"])
+def test_texture_grads_match_reference(need_ext, filter, boundary):
+    g = torch.Generator().manual_seed(4)
+    tex = torch.randn(2, 7, 9, 3, generator=g)
+    uv = torch.rand(2, 12, 10, 2, generator=g) * 3 - 1
+    up = torch.randn(2, 12, 10, 3, generator=g)
+    outs = {}
+    for impl in ("ext", "ref"):
+        t = tex.clone().requires_grad_(True)
+        u = uv.clone().requires_grad_(True)
+        out = (ops.texture if impl == "ext" else R.texture)(t, u, filter, boundary)
+        (out * up).sum().backward()
+        gu = u.grad if u.grad is not None else torch.zeros_like(uv)
+        outs[impl] = (out.detach(), t.grad, gu)
+    assert torch.allclose(outs["ext"][0], outs["ref"][0], atol=1e-5)
+    assert _rel(outs["ext"][1], outs["ref"][1]) < 1e-5
+    if filter == "bilinear":
+        assert outs["ref"][2].abs().sum() > 0
+        assert _rel(outs["ext"][2], outs["ref"][2]) < 1e-4
+    else:
+        assert (outs["ext"][2] == 0).all()
+
+
+# ------------------------------------------------------------------ gradcheck (float64)
+def _tiny():
+    pos = torch.tensor(
+        [[-0.7, -0.6, 0.1, 1.0], [0.65, -0.5, 0.3, 1.3], [0.1, 0.75, -0.2, 0.9], [0.8, 0.7, 0.4, 1.1]],
+        dtype=torch.float64,
+    )
+    faces = torch.tensor([[0, 1, 2], [1, 3, 2]], dtype=torch.int32)
+    return pos, faces
+
+
+def test_gradcheck_rasterize():
+    pos, faces = _tiny()
+    f = lambda p: ops.rasterize(p, faces, (9, 11))[..., :3]  # noqa: E731
+    assert torch.autograd.gradcheck(f, (pos.requires_grad_(),), eps=1e-7, atol=1e-5)
+
+
+def test_gradcheck_interpolate():
+    pos, faces = _tiny()
+    attr = torch.randn(4, 3, dtype=torch.float64)
+    f = lambda p, a: ops.interpolate(a, ops.rasterize(p, faces, (9, 11)), faces)  # noqa: E731
+    assert torch.autograd.gradcheck(f, (pos.requires_grad_(), attr.requires_grad_()), eps=1e-7, atol=1e-5)
+
+
+@pytest.mark.parametrize("boundary", ["wrap", "clamp"])
+def test_gradcheck_texture(boundary):
+    g = torch.Generator().manual_seed(5)
+    tex = torch.randn(1, 4, 5, 2, dtype=torch.float64, generator=g)
+    uv = torch.rand(1, 3, 3, 2, dtype=torch.float64, generator=g) * 1.6 - 0.3
+    f = lambda t, u: ops.texture(t, u, "bilinear", boundary)  # noqa: E731
+    assert torch.autograd.gradcheck(f, (tex.requires_grad_(), uv.requires_grad_()), eps=1e-7, atol=1e-5)
+
+
+def test_gradcheck_antialias():
+    pos, faces = _tiny()
+    rast = ops.rasterize(pos, faces, (9, 11))
+    color = torch.randn(1, 9, 11, 2, dtype=torch.float64)
+    out = ops.antialias(color, rast, pos, faces)
+    assert (out != color).any()
+    f = lambda c, p: ops.antialias(c, rast, p, faces)  # noqa: E731
+    assert torch.autograd.gradcheck(f, (color.requires_grad_(), pos.clone().requires_grad_()), eps=1e-7, atol=1e-5)
+
+
+# ------------------------------------------------------------------ opcheck
+def _opcheck_cases(dtype):
+    pos, faces = random_mesh(3, num_vertices=20, num_faces=24, batch=1, dtype=dtype)
+    rast = ops.rasterize(pos, faces, (12, 10))
+    attr = torch.randn(20, 3, dtype=dtype)
+    tex = torch.randn(1, 5, 6, 2, dtype=dtype)
+    uv = torch.rand(1, 12, 10, 2, dtype=dtype)
+    color = torch.randn(1, 12, 10, 3, dtype=dtype)
+    topo = ops.edge_topology(faces, 20)
+    return [
+        (Fn._rasterize_op, (pos.requires_grad_(), faces, 12, 10)),
+        (Fn._interpolate_op, (attr.requires_grad_(), rast.detach().requires_grad_(), faces)),
+        (Fn._texture_op, (tex.requires_grad_(), uv.requires_grad_(), "bilinear", "wrap")),
+        (Fn._antialias_op, (color.requires_grad_(), rast.detach(), pos.detach().requires_grad_(), faces, topo)),
+    ]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("index", range(4))
+def test_opcheck(dtype, index):
+    op, args = _opcheck_cases(dtype)[index]
+    torch.library.opcheck(op, args)
