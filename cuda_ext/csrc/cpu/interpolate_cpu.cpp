@@ -27,12 +27,11 @@ void interpolate_fwd(const InterpolateArgs& a) {
             const float* ab = a.attr + (a.attr_batched ? (int64_t)b * V * C : 0);
             const float* rr = a.rast + r * W * 4;
             float* o = a.out + r * W * C;
+            std::memset(o, 0, sizeof(float) * (size_t)W * C);
             for (int x = 0; x < W; ++x, o += C) {
+                if (!(rr[4 * x + 3] > 0.0f)) continue;
                 const int32_t* fv;
-                if (!pixel_face(rr + 4 * x, a.faces, a.F, V, fv)) {
-                    for (int c = 0; c < C; ++c) o[c] = 0.0f;
-                    continue;
-                }
+                if (!pixel_face(rr + 4 * x, a.faces, a.F, V, fv)) continue;
                 const float u = rr[4 * x], v = rr[4 * x + 1], w0 = 1.0f - u - v;
                 const float* a0 = ab + (int64_t)fv[0] * C;
                 const float* a1 = ab + (int64_t)fv[1] * C;
@@ -48,7 +47,8 @@ void interpolate_bwd(const InterpolateGradArgs& a) {
     const int64_t rows = (int64_t)a.B * H;
     const int64_t nattr = (a.attr_batched ? (int64_t)a.B : 1) * V * C;
     const int K = (int)std::min<int64_t>(num_threads(), std::max<int64_t>(rows, 1));
-    PartBuffers buf;
+    thread_local PartBuffers tl_buf;   // reused across calls (no fresh pages per call)
+    PartBuffers& buf = tl_buf;        // the caller's instance (workers must not name tl_buf)
     float* direct = nullptr;
     if (K == 1) { std::memset(a.grad_attr, 0, sizeof(float) * nattr); direct = a.grad_attr; }
     else buf.init(K, nattr);
@@ -65,9 +65,10 @@ void interpolate_bwd(const InterpolateGradArgs& a) {
                 const float* rr = a.rast + r * W * 4;
                 const float* go = a.grad_out + r * W * C;
                 float* gr = a.grad_rast + r * W * 4;
+                std::memset(gr, 0, sizeof(float) * 4 * (size_t)W);
                 for (int x = 0; x < W; ++x) {
+                    if (!(rr[4 * x + 3] > 0.0f)) continue;
                     float* gp = gr + 4 * x;
-                    gp[0] = gp[1] = gp[2] = gp[3] = 0.0f;
                     const int32_t* fv;
                     if (!pixel_face(rr + 4 * x, a.faces, a.F, V, fv)) continue;
                     const float u = rr[4 * x], v = rr[4 * x + 1], w0 = 1.0f - u - v;

@@ -10,6 +10,7 @@
 //      lower id), then one resolve pass that writes every output pixel exactly
 //      once (no separate clear).
 // Backward is sparse: only covered pixels with a non-zero upstream gradient.
+#include <algorithm>
 #include <cstring>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -174,16 +175,14 @@ void rasterize_fwd(const RasterizeArgs& a) {
     // 4. raster + resolve per bin. Triangles arrive in increasing id order, so a
     //    strict depth comparison keeps the lowest id among equal depths.
     const int64_t* bin_start = ws.bin_start.data();
-    const int K = std::max<int>(1, (int)std::min<int64_t>(num_threads(), nbins));
     ws.order.resize(nbins);
-    {
-        // logical index -> bin: thread t's contiguous logical range holds bins t, t+K, ...
-        int64_t i = 0;
-        for (int t = 0; t < K; ++t)
-            for (int64_t bin = t; bin < nbins; bin += K) ws.order[i++] = bin;
-    }
+    for (int64_t i = 0; i < nbins; ++i) ws.order[i] = i;
+    // dynamic scheduling over all (view, band) bins of the batch, most loaded first
+    std::stable_sort(ws.order.begin(), ws.order.end(), [&](int64_t p, int64_t q) {
+        return bin_start[p + 1] - bin_start[p] > bin_start[q + 1] - bin_start[q];
+    });
     const int64_t* order = ws.order.data();
-    parallel_for(0, nbins, 1, [&](int64_t bin0, int64_t bin1) {
+    parallel_tasks(nbins, [&](int64_t lbin) {
         thread_local std::vector<float> zbuf;
         thread_local std::vector<int32_t> ibuf;
         const int stride = W + kPad;   // padded rows: 4-wide SIMD stores may run past x1
@@ -191,9 +190,7 @@ void rasterize_fwd(const RasterizeArgs& a) {
             zbuf.resize((size_t)kBand * stride);
             ibuf.resize((size_t)kBand * stride);
         }
-        for (int64_t lbin = bin0; lbin < bin1; ++lbin) {
-            // interleave bins across threads (at::parallel_for hands out contiguous
-            // ranges; neighbouring bands have similar load)
+        {
             const int64_t bin = order[lbin];
             const int b = (int)(bin / nb), band = (int)(bin % nb);
             const int ya = band * kBand, yb = std::min(H, ya + kBand);
@@ -201,7 +198,7 @@ void rasterize_fwd(const RasterizeArgs& a) {
             float* out = a.rast + ((int64_t)b * H + ya) * W * 4;
             if (bin_start[bin] == bin_start[bin + 1]) {
                 std::memset(out, 0, sizeof(float) * 4 * (size_t)rows * W);
-                continue;
+                return;
             }
             float* zb = zbuf.data();
             int32_t* ib = ibuf.data();
@@ -216,16 +213,43 @@ void rasterize_fwd(const RasterizeArgs& a) {
                 const int32_t* ir = ib + (size_t)(y - ya) * stride;
                 float* orow = a.rast + ((int64_t)b * H + y) * W * 4;
                 const float py = (float)y + 0.5f;
-                for (int x = 0; x < W; ++x) {
+                auto resolve = [&](int x) {
                     float* o = orow + 4 * x;
                     const int32_t f = ir[x];
-                    if (f < 0) { o[0] = o[1] = o[2] = o[3] = 0.0f; continue; }
                     const TriSetup& t = sb[f];
                     float e0, e1, e2, u, v;
                     edge_functions(t, (float)x + 0.5f, py, e0, e1, e2);
                     perspective_uv(t, e0, e1, e2, u, v);
                     o[0] = u; o[1] = v; o[2] = fragment_depth(t, e0, e1, e2); o[3] = (float)(f + 1);
+                };
+#if defined(__SSE2__)
+                // 4 ids at a time (rows are padded with -1): skip empty groups
+                const __m128 vz = _mm_setzero_ps();
+                int x = 0;
+                for (; x + 4 <= W; x += 4) {
+                    const unsigned m = (unsigned)_mm_movemask_ps(
+                        _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ir + x))));
+                    if (m == 0xFu) {
+                        float* o = orow + 4 * x;
+                        _mm_storeu_ps(o, vz); _mm_storeu_ps(o + 4, vz);
+                        _mm_storeu_ps(o + 8, vz); _mm_storeu_ps(o + 12, vz);
+                        continue;
+                    }
+                    for (int k = 0; k < 4; ++k) {
+                        if ((m >> k) & 1u) _mm_storeu_ps(orow + 4 * (x + k), vz);
+                        else resolve(x + k);
+                    }
                 }
+                for (; x < W; ++x) {
+                    if (ir[x] >= 0) resolve(x);
+                    else _mm_storeu_ps(orow + 4 * x, vz);
+                }
+#else
+                for (int x = 0; x < W; ++x) {
+                    if (ir[x] >= 0) resolve(x);
+                    else { float* o = orow + 4 * x; o[0] = o[1] = o[2] = o[3] = 0.0f; }
+                }
+#endif
             }
         }
     });
@@ -242,7 +266,8 @@ void rasterize_bwd(const RasterizeGradArgs& a) {
         for (int64_t v = v0; v < v1; ++v) project_vertex(a.pos + 4 * v, H, W, pv[v]);
     });
     const int K = (int)std::min<int64_t>(num_threads(), std::max<int64_t>(rows, 1));
-    PartBuffers buf;
+    thread_local PartBuffers tl_buf;   // reused across calls (no fresh pages per call)
+    PartBuffers& buf = tl_buf;        // the caller's instance (workers must not name tl_buf)
     float* direct = nullptr;
     if (K == 1) { std::memset(a.grad_pos, 0, sizeof(float) * npos); direct = a.grad_pos; }
     else buf.init(K, npos);
@@ -257,6 +282,36 @@ void rasterize_bwd(const RasterizeGradArgs& a) {
                 const float* gr = a.grad_rast + r * W * 4;
                 const float* pb = a.pos + (int64_t)b * V * 4;
                 float* gb = g + (int64_t)b * V * 4;
+                const ProjVert* vb = pv + (int64_t)b * V;
+                // Runs of pixels with the same triangle share its setup; the
+                // per-pixel terms that the vertex gradients are linear in
+                // (b_j Gx, b_j Gy, gz b_j, gc_j b_j; see rasterize_grad_pixel)
+                // are summed over the run and converted once per run.
+                int last_f = -1;
+                bool last_ok = false;
+                TriSetup t;
+                const int32_t* fv = nullptr;
+                float AX[3] = {0, 0, 0}, AY[3] = {0, 0, 0}, AZ[3] = {0, 0, 0}, AC[3] = {0, 0, 0};
+                bool pending = false;
+                float g0x = 0, g0y = 0, g1x = 0, g1y = 0, g2x = 0, g2y = 0;
+                const float hw = 0.5f * (float)W, hh = 0.5f * (float)H;
+                auto flush = [&]() {
+                    if (!pending) return;
+                    pending = false;
+                    const float iw[3] = {t.iw0, t.iw1, t.iw2};
+                    for (int j = 0; j < 3; ++j) {
+                        const float* pj = pb + 4 * fv[j];
+                        const float iwj = iw[j];
+                        const float gsx = -AX[j], gsy = -AY[j];
+                        float* o = gb + 4 * fv[j];
+                        o[0] += gsx * hw * iwj;
+                        o[1] += gsy * hh * iwj;
+                        o[2] += AZ[j] * iwj;
+                        o[3] += -(gsx * hw * pj[0] + gsy * hh * pj[1]) * iwj * iwj - AC[j] * iwj * iwj -
+                                AZ[j] * pj[2] * iwj * iwj;
+                    }
+                };
+                const float py = (float)y + 0.5f;
                 for (int x = 0; x < W; ++x) {
                     const float id = rr[4 * x + 3];
                     if (!(id > 0.0f)) continue;
@@ -264,17 +319,40 @@ void rasterize_bwd(const RasterizeGradArgs& a) {
                     if (gu == 0.0f && gv == 0.0f && gz == 0.0f) continue;
                     const int f = (int)id - 1;
                     if (f < 0 || f >= F) continue;
-                    const int32_t* fv = a.faces + 3 * (int64_t)f;
-                    if (fv[0] < 0 || fv[0] >= V || fv[1] < 0 || fv[1] >= V || fv[2] < 0 || fv[2] >= V) continue;
-                    const float* p[3] = {pb + 4 * fv[0], pb + 4 * fv[1], pb + 4 * fv[2]};
-                    TriSetup t;
-                    const ProjVert* vb = pv + (int64_t)b * V;
-                    if (!setup_projected(vb[fv[0]], vb[fv[1]], vb[fv[2]], H, W, t)) continue;
-                    float gp[3][4];
-                    rasterize_grad_pixel(p, t, (float)x + 0.5f, (float)y + 0.5f, gu, gv, gz, H, W, gp);
-                    for (int j = 0; j < 3; ++j)
-                        for (int c = 0; c < 4; ++c) gb[4 * fv[j] + c] += gp[j][c];
+                    if (f != last_f) {
+                        flush();
+                        last_f = f;
+                        fv = a.faces + 3 * (int64_t)f;
+                        last_ok = fv[0] >= 0 && fv[0] < V && fv[1] >= 0 && fv[1] < V && fv[2] >= 0 && fv[2] < V &&
+                                  setup_projected(vb[fv[0]], vb[fv[1]], vb[fv[2]], H, W, t);
+                        if (last_ok) {
+                            g1x = t.d2y * t.invA; g1y = -t.d2x * t.invA;
+                            g2x = -t.d1y * t.invA; g2y = t.d1x * t.invA;
+                            g0x = -(g1x + g2x); g0y = -(g1y + g2y);
+                            for (int j = 0; j < 3; ++j) AX[j] = AY[j] = AZ[j] = AC[j] = 0.0f;
+                        }
+                    }
+                    if (!last_ok) continue;
+                    pending = true;
+                    float e0, e1, e2;
+                    edge_functions(t, (float)x + 0.5f, py, e0, e1, e2);
+                    const float b0 = e0 * t.invA, b1 = e1 * t.invA, b2 = e2 * t.invA;
+                    const float c0 = b0 * t.iw0, c1 = b1 * t.iw1, c2 = b2 * t.iw2;
+                    const float iS = 1.0f / (c0 + c1 + c2);
+                    const float u = c1 * iS, v = c2 * iS;
+                    const float gc0 = gu * ((0.0f - u) * iS) + gv * ((0.0f - v) * iS);
+                    const float gc1 = gu * ((1.0f - u) * iS) + gv * ((0.0f - v) * iS);
+                    const float gc2 = gu * ((0.0f - u) * iS) + gv * ((1.0f - v) * iS);
+                    const float gb0 = gc0 * t.iw0 + gz * t.zw0, gb1 = gc1 * t.iw1 + gz * t.zw1,
+                                gb2 = gc2 * t.iw2 + gz * t.zw2;
+                    const float Gx = gb0 * g0x + gb1 * g1x + gb2 * g2x;
+                    const float Gy = gb0 * g0y + gb1 * g1y + gb2 * g2y;
+                    AX[0] += b0 * Gx; AX[1] += b1 * Gx; AX[2] += b2 * Gx;
+                    AY[0] += b0 * Gy; AY[1] += b1 * Gy; AY[2] += b2 * Gy;
+                    AZ[0] += gz * b0; AZ[1] += gz * b1; AZ[2] += gz * b2;
+                    AC[0] += gc0 * b0; AC[1] += gc1 * b1; AC[2] += gc2 * b2;
                 }
+                flush();
             }
         }
     });
