@@ -151,7 +151,7 @@ def create(image_path: str | Path | None, output_dir: str | Path, config: "Creat
                                              smplx_gender=config.body.smplx_gender, smplx_num_betas=config.body.smplx_num_betas))
     prior = None
     try:
-        prior = PosePrior.load()
+        prior = PosePrior.load(covariance_floor=config.fit.pose_prior_covariance_floor)
     except (UserError, ValueError, FileNotFoundError) as error:
         obs = dataclasses.replace(obs, warnings=obs.warnings + (f"fitted without the mocap pose prior: {error}",))
     fit, fit_times = fit_body(fit_model, obs, K, config.fit, pose_prior=prior)

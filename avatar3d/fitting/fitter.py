@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from avatar3d.body.base import BodyModel
@@ -33,12 +34,17 @@ from avatar3d.fitting import terms
 from avatar3d.fitting.initialise import pose_from_landmarks
 from avatar3d.render import rasterize_world, soft_silhouette
 from avatar3d.render.crop import person_crop
+from avatar3d.render.renderer import vertex_normals
 
 log = logging.getLogger(__name__)
 
 #: A pose prior: ``[B, 21, 3, 3]`` local rotations of SMPL joints 1..21 -> ``[B]`` penalty.
 PosePriorFn = Callable[[torch.Tensor], torch.Tensor]
 
+#: At most this many mask-contour points in the cover term (cost: points x contour vertices).
+MAX_CONTOUR_POINTS = 800
+#: Vertices with |normal . view| below this lie on the body's contour generator.
+CONTOUR_COS = 0.3
 #: Relative weight of the 3D direction of a bone the detector did not see (its guess).
 OCCLUDED_DIRECTION_WEIGHT = 0.3
 #: Detector 3D bones used by the direction term (COCO names).
@@ -64,12 +70,18 @@ class FitConfig:
     #: Weight of mask pixels the body does not cover, relative to body pixels outside the mask
     #: (clothes and hair make the mask bigger than the body).
     uncovered_weight: float = 0.5
-    direction_weight: float = 0.02
+    #: Long-range mask terms (in units of the person's size): vertices inside the mask, and the
+    #: body's contour reaching the mask's contour.
+    inside_weight: float = 2.0
+    cover_weight: float = 1.0
+    direction_weight: float = 0.1
     pose_prior_weight: float = 0.0005
+    #: rad^2 added to the mocap prior's covariances (see PosePrior.load).
+    pose_prior_covariance_floor: float = 0.05
     angle_prior_weight: float = 0.002
     shape_prior_weight: float = 0.002
     upright_weight: float = 0.01
-    robust_sigma: float = 0.05
+    robust_sigma: float = 0.5
     min_confidence: float = 0.3
     try_both_facings: bool = True
 
@@ -115,6 +127,19 @@ class _Problem:
     def _setup_silhouette(self) -> None:
         crop = person_crop(self.camera, self.obs.mask, self.obs.bbox, self.config.silhouette_size, self.dtype)
         self.crop_camera, self.crop_mask, self.valid = crop.camera, crop.mask, crop.valid
+        # long-range mask terms: distance outside the mask, and points on the mask's contour
+        from scipy.ndimage import binary_erosion, distance_transform_edt
+
+        mask = self.obs.mask.detach().cpu().numpy() > 0.5
+        self.outside_distance = torch.as_tensor(distance_transform_edt(~mask), dtype=self.dtype)
+        edge = mask & ~binary_erosion(mask)
+        # contour points where the photo ends are not the person's outline
+        edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = False
+        rows, cols = edge.nonzero()
+        points = torch.from_numpy(np.stack((cols + 0.5, rows + 0.5), axis=1)).to(self.dtype)
+        if len(points) > MAX_CONTOUR_POINTS:
+            points = points[torch.linspace(0, len(points) - 1, MAX_CONTOUR_POINTS).long()]
+        self.mask_contour = points
 
     def _setup_directions(self) -> None:
         wl = self.obs.world_landmarks
@@ -186,6 +211,13 @@ class _Problem:
         if use_silhouette:
             sil = soft_silhouette(rasterize_world(out.vertices, self.model.faces, self.crop_camera))
             total = total + cfg.silhouette_weight * terms.silhouette_loss(sil, self.crop_mask, self.valid, cfg.uncovered_weight)
+            projected = self.project(out.vertices)
+            total = total + cfg.inside_weight * terms.inside_mask_loss(projected, self.outside_distance, self.scale_px)
+            if len(self.mask_contour) and cfg.cover_weight > 0:
+                normals = vertex_normals(out.vertices, self.model.faces)
+                view = torch.nn.functional.normalize(self.camera.center.to(out.vertices) - out.vertices, dim=-1)
+                contour = ((normals * view).sum(-1).abs() < CONTOUR_COS)[0].detach()
+                total = total + cfg.cover_weight * terms.contour_cover_loss(projected[:, contour], self.mask_contour, self.scale_px)
         return total, out
 
 

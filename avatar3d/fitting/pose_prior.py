@@ -25,6 +25,8 @@ This module imports only ``avatar3d.core``; it holds buffers and no optimiser st
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 import os
@@ -136,12 +138,21 @@ class PosePrior(torch.nn.Module):
         self.register_buffer("limits_upper", torch.from_numpy(mixture.limits_upper))
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> PosePrior:
-        """Load the shipped prior (default :func:`default_prior_path`) or another ``.npz``."""
+    def load(cls, path: str | Path | None = None, covariance_floor: float = 0.0) -> PosePrior:
+        """Load the shipped prior (default :func:`default_prior_path`) or another ``.npz``.
+
+        ``covariance_floor`` (rad^2) is added to every component's covariance diagonal: the
+        mocap set is small for a 63-D density (and its collars never move), so a floor keeps the
+        prior broad where the data is thin instead of forbidding every unseen pose.
+        """
         path = Path(path) if path is not None else default_prior_path()
         if not path.exists():
             raise FileNotFoundError(f"pose prior {path} is missing; build it with scripts/build_pose_prior.py")
-        return cls(GaussianMixture.load(path))
+        mixture = GaussianMixture.load(path)
+        if covariance_floor > 0:
+            floor = covariance_floor * np.eye(mixture.covariances.shape[-1])
+            mixture = dataclasses.replace(mixture, covariances=mixture.covariances + floor)
+        return cls(mixture)
 
     @property
     def num_components(self) -> int:

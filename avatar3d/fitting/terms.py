@@ -81,3 +81,31 @@ def hard_iou(rendered: torch.Tensor, target: torch.Tensor) -> float:
     a, b = rendered > 0.5, target > 0.5
     union = (a | b).sum()
     return float((a & b).sum()) / float(union) if union > 0 else 0.0
+
+
+def sample_map(values: torch.Tensor, points_px: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples of an ``[H, W]`` map at ``[B, N, 2]`` pixel coordinates (u, v), with
+    gradients to the coordinates; points outside the map read its border."""
+    h, w = values.shape
+    grid = torch.stack((points_px[..., 0] / w * 2 - 1, points_px[..., 1] / h * 2 - 1), dim=-1)
+    out = torch.nn.functional.grid_sample(values[None, None].to(points_px).expand(points_px.shape[0], 1, h, w),
+                                          grid[:, None], mode="bilinear", padding_mode="border", align_corners=False)
+    return out[:, 0, 0]
+
+
+def inside_mask_loss(projected: torch.Tensor, outside_distance: torch.Tensor, scale_px: float) -> torch.Tensor:
+    """``[B]`` mean squared distance (in units of ``scale_px``) from projected vertices ``[B, N, 2]``
+    to the person mask; zero for vertices inside it.  ``outside_distance`` ``[H, W]`` is the mask's
+    Euclidean distance transform outside it (0 inside).  Long-range: a limb wholly outside the
+    mask is pulled back, unlike an edge-only silhouette gradient."""
+    d = sample_map(outside_distance, projected) / scale_px
+    return (d * d).mean(-1)
+
+
+def contour_cover_loss(projected_contour: torch.Tensor, mask_contour: torch.Tensor, scale_px: float) -> torch.Tensor:
+    """``[B]`` one-way chamfer: mean squared distance from each mask-contour point ``[M, 2]`` to
+    the nearest projected body contour vertex ``[B, N, 2]`` (units of ``scale_px``), so the body
+    reaches the edges of the mask."""
+    d = torch.cdist(mask_contour[None].to(projected_contour).expand(projected_contour.shape[0], -1, -1), projected_contour)
+    nearest = d.min(dim=-1).values / scale_px
+    return (nearest * nearest).mean(-1)

@@ -63,11 +63,11 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 BACKGROUND_RGB = (128, 128, 128)
 #: Diagonal of a 36 x 24 mm full-frame sensor: the reference for 35-mm-equivalent focal lengths.
 FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
-#: Default 35-mm-equivalent focal length when EXIF has none: focal length = image diagonal in
-#: pixels (53.13 degrees diagonal field of view; the convention of CLIFF and other
-#: single-image human mesh recovery methods).  Between a phone's main camera (~26 mm) and a
-#: "normal" 50 mm lens.
-DEFAULT_FOCAL_35MM = FULL_FRAME_DIAGONAL_MM
+#: Default 35-mm-equivalent focal length when EXIF has none: 35 mm, i.e. focal length = 0.81 x
+#: the image diagonal in pixels (63.4 degrees diagonal field of view).  Between a phone's main
+#: camera (24-28 mm, often cropped or zoomed) and portrait lenses (50 mm and longer); the
+#: fitter is robust to the error either way (a wrong focal length mostly trades depth for size).
+DEFAULT_FOCAL_35MM = 35.0
 #: EXIF 35-mm-equivalent focal lengths outside this range are treated as garbage and ignored.
 PLAUSIBLE_FOCAL_35MM = (8.0, 1200.0)
 #: Formats Pillow can decode at 1/2, 1/4 or 1/8 scale without decoding the full image.
@@ -152,7 +152,7 @@ def default_intrinsics(
     """``[3, 3]`` pinhole intrinsics K (pixels) for a ``width`` x ``height`` photo.
 
     fx = fy = the focal length from ``exif_focal_35mm`` when given, else from
-    :data:`DEFAULT_FOCAL_35MM` (focal = image diagonal in pixels, 53.13 degrees diagonal FOV);
+    :data:`DEFAULT_FOCAL_35MM` (35 mm: focal = 0.81 x the image diagonal, 63.4 degrees diagonal FOV);
     (cx, cy) = (W/2, H/2): the image centre in the corner-origin pixel frame (pixel (i, j) has
     its centre at (j + 0.5, i + 0.5)).  Square pixels, no skew.
     """

@@ -339,22 +339,22 @@ def test_cropped_photo_ignores_exif_focal(tmp_path):
 def test_no_exif_gives_the_default_focal(colour_photo):
     out = load_image(colour_photo)
     assert out.exif_focal_35mm is None and out.exif_focal_px is None
-    assert float(out.intrinsics()[0, 0]) == pytest.approx(math.hypot(200, 120), rel=1e-6)
+    assert float(out.intrinsics()[0, 0]) == pytest.approx(35.0 / math.hypot(36, 24) * math.hypot(200, 120), rel=1e-6)
 
 
 def test_default_intrinsics():
     K = default_intrinsics(512, 768)
     assert K.shape == (3, 3) and K.dtype == torch.float32
-    f = math.hypot(512, 768)
+    f = 35.0 / math.hypot(36, 24) * math.hypot(512, 768)  # a 35-mm-equivalent lens
     assert torch.allclose(K, torch.tensor([[f, 0, 256], [0, f, 384], [0, 0, 1]], dtype=torch.float32))
-    # diagonal field of view 2 * atan(0.5) = 53.13 degrees
-    assert math.degrees(2 * math.atan(math.hypot(512, 768) / 2 / f)) == pytest.approx(53.13, abs=0.01)
+    # diagonal field of view of a 35 mm lens on full frame: 2 * atan(21.63 / 35) = 63.4 degrees
+    assert math.degrees(2 * math.atan(math.hypot(512, 768) / 2 / f)) == pytest.approx(63.44, abs=0.01)
     # a point on the optical axis projects to the image centre (corner-origin pixel frame)
     uvw = K.double() @ torch.tensor([0.0, 0.0, 2.0], dtype=torch.float64)
     assert (uvw[:2] / uvw[2]).tolist() == pytest.approx([256.0, 384.0])
     K50 = default_intrinsics(512, 768, exif_focal_35mm=50.0, dtype=torch.float64)
     assert K50.dtype == torch.float64
-    assert float(K50[0, 0]) == pytest.approx(50 / math.hypot(36, 24) * f)
+    assert float(K50[0, 0]) == pytest.approx(50 / math.hypot(36, 24) * math.hypot(512, 768))
     with pytest.raises(ValueError):
         default_intrinsics(0, 10)
 
