@@ -167,8 +167,26 @@ class AnnyBody(torch.nn.Module):
         # Sole skinning needs only the influence slots that are used by some sole vertex.
         sole_weights = self.skin.weights[self.sole_index]
         used = (sole_weights > 0).any(dim=0)
-        self.register_buffer("sole_bones", self.skin.indices[self.sole_index][:, used], persistent=False)
+        sole_bones = self.skin.indices[self.sole_index][:, used]
         self.register_buffer("sole_weights", sole_weights[:, used], persistent=False)
+        # The rest-pose placement needs the identity-pose FK of only these bones: the pelvis
+        # bone, the bones skinning the soles, and their ancestors (a sub-chain, exact).
+        needed = set(int(b) for b in sole_bones.unique()) | {int(self.smpl_bone_index[0])}
+        for bone in list(needed):
+            while bone >= 0:
+                needed.add(bone)
+                bone = self.bone_parents[bone]
+        subset = sorted(needed)
+        remap = {b: i for i, b in enumerate(subset)}
+        sub_parents = [remap[self.bone_parents[b]] if self.bone_parents[b] >= 0 else -1 for b in subset]
+        from anny.utils import kinematics
+
+        levels, indices = kinematics.get_kinematic_chain(sub_parents)
+        self._sub_levels = levels
+        self.register_buffer("sub_chain_indices", indices, persistent=False)
+        self.register_buffer("sub_bones", torch.tensor(subset), persistent=False)
+        self.register_buffer("sole_bones", torch.tensor([[remap[int(b)] for b in row] for row in sole_bones.tolist()]), persistent=False)
+        self.sub_pelvis = remap[int(self.smpl_bone_index[0])]
 
     @torch.no_grad()
     def _sole_vertices(self) -> torch.Tensor:
@@ -185,20 +203,27 @@ class AnnyBody(torch.nn.Module):
         near_floor = height < height.min(dim=1, keepdim=True).values + SOLE_MARGIN_M
         return near_floor.any(dim=0).nonzero().squeeze(1)
 
-    def _rest_placement(
-        self, rest: dict[str, torch.Tensor], transforms: torch.Tensor, poses: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _rest_placement(self, rest: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """SMPL pelvis ``[b', 3]`` (world axes) and floor height ``[b']`` of the body in the rest
-        pose, in Anny's output frame, from the identity-pose FK ``transforms``/``poses``.
+        (identity) pose, in Anny's output frame.
 
         Anny's reference pose (identity deltas) differs slightly from its stored rest mesh, so
-        the soles are re-skinned: a few hundred vertices, cheap next to the full skinning.
+        the soles are re-skinned with identity-pose transforms computed by FK over the small
+        sub-chain that reaches them (exact, and cheap next to the full FK and skinning).
         """
+        from anny.utils import kinematics
+
+        rest_poses = rest["rest_bone_poses"][:, self.sub_bones]
+        eye = torch.eye(4, dtype=rest_poses.dtype, device=rest_poses.device).expand_as(rest_poses)
+        reference = self.model.reference_bone_orientations
+        reference = reference[self.sub_bones] if reference is not None else None
+        transforms, poses = kinematics.forward_kinematic(
+            (self._sub_levels, self.sub_chain_indices), rest_poses, eye, self.model.pose_parameterization, reference)
         weights = self.sole_weights.to(transforms.dtype)
         t = transforms[:, self.sole_bones]  # [b', S, K, 4, 4]
         moved = torch.einsum("bskij,bsj->bski", t[..., :3, :3], rest["rest_vertices"][:, self.sole_index]) + t[..., :3, 3]
         sole_height = (weights[None, :, :, None] * moved).sum(2) @ self.to_world[1]
-        pelvis = poses[:, self.smpl_bone_index[0], :3, 3] @ self.to_world.T
+        pelvis = poses[:, self.sub_pelvis, :3, 3] @ self.to_world.T
         return pelvis, sole_height.min(dim=1).values
 
     @property
@@ -231,16 +256,11 @@ class AnnyBody(torch.nn.Module):
         rest = model.get_rest_model(model._get_phenotype_blendshape_coefficients(phenotypes, local_changes, facial))
         rest_poses = rest["rest_bone_poses"]  # [b', nb, 4, 4], b' = 1 when only the pose is batched
         nb = rest_poses.shape[0]
-        # One batched FK for the requested pose and the rest (identity) pose: FK cost is per
-        # chain level, not per batch row, so the rest pose (for the floor) is almost free.
-        eye = torch.eye(4, dtype=deltas.dtype, device=deltas.device).expand(nb, deltas.shape[1], 4, 4)
-        transforms, poses = model.get_bone_transforms(
-            torch.cat((deltas, eye)), torch.cat((rest_poses.expand(b, -1, -1, -1), rest_poses))
-        )
-        vertices = model.get_skinned_vertices(rest["rest_vertices"].expand(b, -1, -1), transforms[:b])
+        transforms, poses = model.get_bone_transforms(deltas, rest_poses.expand(b, -1, -1, -1))
+        vertices = model.get_skinned_vertices(rest["rest_vertices"].expand(b, -1, -1), transforms)
         # Anny's output frame has the root bone's head at the origin (root delta = identity).
         root_head = rest["rest_bone_heads"][:, 0]
-        pelvis_rest, floor = self._rest_placement(rest, transforms[b:], poses[b:])
+        pelvis_rest, floor = self._rest_placement(rest)
         pelvis_rest = pelvis_rest.expand(b, -1)
         pelvis_height = (pelvis_rest[:, 1] - floor.expand(b))
         place = (pelvis_rest, pelvis_height, params.global_orient.to(self.dtype), params.transl.to(self.dtype))
@@ -249,7 +269,7 @@ class AnnyBody(torch.nn.Module):
         from_anny[:, :3, :3] = from_anny[:, :3, :3] @ c
         linear_t, offset = from_anny[:, :3, :3].transpose(1, 2), from_anny[:, None, :3, 3]
         vertices = torch.baddbmm(offset, vertices, linear_t)
-        joints = torch.baddbmm(offset, poses[:b, :, :3, 3], linear_t)
+        joints = torch.baddbmm(offset, poses[:, :, :3, 3], linear_t)
         # Skinning transforms from the bind mesh below to the posed mesh: A . T_anny . B with
         # B = bind (world) -> Anny rest frame and A = Anny output frame -> world.
         lift = torch.stack((torch.zeros_like(pelvis_height), pelvis_height, torch.zeros_like(pelvis_height)), -1)
@@ -257,8 +277,9 @@ class AnnyBody(torch.nn.Module):
         to_anny[:, :3, :3] = c.T
         to_anny[:, :3, 3] = (pelvis_rest - lift) @ c + root_head.expand(b, -1)
         to_anny[:, 3, 3] = 1.0
-        joint_transforms = from_anny[:, None] @ transforms[:b] @ to_anny[:, None]
-        bind = (rest["rest_vertices"] - root_head[:, None]) @ c.T - pelvis_rest[:nb, None] + lift[:nb, None]
+        joint_transforms = from_anny[:, None] @ transforms @ to_anny[:, None]
+        bind_offset = (-(root_head @ c.T) - pelvis_rest[:nb] + lift[:nb])[:, None]
+        bind = torch.baddbmm(bind_offset, rest["rest_vertices"], c.T.expand(nb, 3, 3))
         return BodyOutput(
             vertices=vertices,
             faces=self.faces,
