@@ -99,11 +99,12 @@ def _head_and_hands(model) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def create(image_path: str | Path | None, output_dir: str | Path, config: "CreateConfig | None" = None,
-           overwrite: bool = False, progress=None) -> CreateResult:
+           overwrite: bool = False, progress=None, prompt: str | None = None, seed: int = 0) -> CreateResult:
     """Photo -> fitted, textured, rigged avatar; writes the DESIGN.md section-4 outputs atomically.
 
     ``image_path`` None uses the bundled sample photo.  ``progress(stage: str)`` is called as
-    each stage starts (for the CLI and the demo).
+    each stage starts (for the CLI and the demo).  With ``prompt``, the avatar is also animated
+    (the `animate` outputs land in the same folder and avatar.glb carries the animation).
     """
     import json
     import time
@@ -213,8 +214,13 @@ def create(image_path: str | Path | None, output_dir: str | Path, config: "Creat
     }
     from PIL import Image
 
+    if prompt is not None and not prompt.strip():
+        raise UserError("the prompt is empty", "describe a motion, e.g. 'walk forward 2 meters and wave', or leave --prompt out")
     with atomic_output_dir(output_dir, overwrite=overwrite) as staging:
         write_avatar_glb(staging / "avatar.glb", avatar.data.mesh, avatar.data.skeleton, avatar.data.skin)
+        _save_avatar_state(staging / AVATAR_STATE, export_model.name, config.body.rig, fit.params.shape, offsets)
+        if prompt is not None:
+            report["plan"] = _write_animation(staging, prompt, avatar, export_model, seed, say, timings)
         write_ply(Mesh(vertices=body_cam, faces=fit_model.faces), staging / "body_cam.ply")
         Image.fromarray((over.clamp(0, 1).numpy() * 255).round().astype(np.uint8)).save(staging / "overlay.png")
         timings["export"] = time.perf_counter() - start
@@ -223,3 +229,131 @@ def create(image_path: str | Path | None, output_dir: str | Path, config: "Creat
         (staging / "result.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     log.info("created avatar in %s (%.1f s)", output_dir, timings["total"])
     return CreateResult(output_dir=output_dir, report=report, avatar=avatar)
+
+
+# -------------------------------------------------------------------------------------- animate
+#: Files `animate` writes (DESIGN.md section 4).
+ANIMATE_OUTPUTS = ("motion.npz", "plan.json", "motion.bvh", "animation.mp4", "avatar.glb")
+#: The avatar's state beside a `create` output, so `animate --avatar DIR` re-animates it
+#: without refitting (shape, clothing offsets, rig; the texture is read from avatar.glb).
+AVATAR_STATE = "avatar.npz"
+
+
+@dataclass(frozen=True)
+class AnimateResult:
+    """What `animate` made: the folder, the plan as written to plan.json, the clip length."""
+
+    output_dir: Path
+    plan: dict
+    duration_s: float
+    timings_s: dict
+
+
+def _save_avatar_state(path: Path, model_name: str, rig: str, shape: torch.Tensor, offsets: torch.Tensor | None) -> None:
+    import numpy as np
+
+    np.savez_compressed(path, body_model=np.array(model_name), rig=np.array(rig), shape=shape.detach().cpu().numpy(),
+                        offsets=np.zeros(0) if offsets is None else offsets.detach().cpu().numpy().astype(np.float32))
+
+
+def _load_avatar(avatar_dir: Path, rig: str | None):
+    """Rebuild the avatar made by `create` in ``avatar_dir`` (no refitting)."""
+    import io
+
+    import numpy as np
+    import pygltflib
+    from PIL import Image
+
+    from avatar3d.avatar import build_avatar
+    from avatar3d.body import BodyConfig
+
+    state_path = avatar_dir / AVATAR_STATE
+    if not state_path.is_file():
+        raise UserError(f"{avatar_dir} is not an avatar folder made by `avatar3d create` (no {AVATAR_STATE})",
+                        "run `avatar3d create PHOTO -o DIR` first, then `avatar3d animate --avatar DIR ...`")
+    state = np.load(state_path)
+    body = BodyConfig(model=str(state["body_model"]), rig=rig or str(state["rig"]))
+    model = create_body_model(body)
+    offsets = torch.from_numpy(state["offsets"]) if state["offsets"].size else None
+    texture = None
+    glb = avatar_dir / "avatar.glb"
+    if glb.is_file():
+        gltf = pygltflib.GLTF2.load(str(glb))
+        if gltf.images:
+            view = gltf.bufferViews[gltf.images[0].bufferView]
+            data = gltf.binary_blob()[view.byteOffset:view.byteOffset + view.byteLength]
+            texture = torch.from_numpy(np.array(Image.open(io.BytesIO(data)).convert("RGB")))
+    return build_avatar(model, torch.from_numpy(state["shape"]).to(model.dtype), texture=texture, offsets=offsets), model
+
+
+def _write_animation(staging: Path, prompt: str, avatar, model, seed: int, say, timings: dict) -> dict:
+    """Plan, synthesise, retarget, render and export one prompt into ``staging``."""
+    import json
+    import time
+
+    from avatar3d.avatar.animate import animate_avatar
+    from avatar3d.export.bvh_writer import write_motion_bvh
+    from avatar3d.export.glb_skinned import SkeletalAnimation, write_avatar_glb
+    from avatar3d.motion.io import save_motion_npz
+    from avatar3d.motion.parser import parse_prompt
+    from avatar3d.motion.synthesis import synthesize
+    from avatar3d.render.video import iter_render_animation, write_mp4
+
+    say("planning")
+    start = time.perf_counter()
+    plan = parse_prompt(prompt)
+    result = synthesize(plan, seed=seed)
+    timings["motion"] = time.perf_counter() - start
+    say("animating")
+    start = time.perf_counter()
+    animation = animate_avatar(avatar, model, result.motion)
+    timings["retarget"] = time.perf_counter() - start
+    plan_json = plan.to_json()
+    plan_json["seed"] = seed
+    plan_json["duration_s"] = result.duration_s
+    plan_json["segments"] = [dataclasses.asdict(s) for s in result.segments]
+    plan_json["warnings"] = list(plan_json.get("warnings", [])) + list(result.warnings)
+    save_motion_npz(result.motion, staging / "motion.npz")
+    (staging / "plan.json").write_text(json.dumps(plan_json, indent=1, ensure_ascii=False), encoding="utf-8")
+    write_motion_bvh(staging / "motion.bvh", result.motion)
+    say("rendering")
+    start = time.perf_counter()
+    mesh = avatar.data.mesh
+    texture = None if mesh.texture is None else mesh.texture.to(torch.float32) / 255.0
+    frames = iter_render_animation(animation.vertices(avatar), mesh.faces, mesh.uvs, mesh.face_uvs, texture, fps=animation.fps)
+    write_mp4(frames, animation.fps, staging / "animation.mp4")
+    timings["render"] = time.perf_counter() - start
+    clip = SkeletalAnimation.from_transforms(avatar.data.skeleton, animation.transforms, animation.fps)
+    write_avatar_glb(staging / "avatar.glb", mesh, avatar.data.skeleton, avatar.data.skin, clip)
+    return plan_json
+
+
+def animate(prompt: str, output_dir: str | Path, avatar_dir: str | Path | None = None, seed: int = 0,
+            overwrite: bool = False, progress=None, rig: str | None = None) -> AnimateResult:
+    """Text -> motion on an avatar made by `create` (``avatar_dir``) or the default body.
+
+    Writes motion.npz, plan.json, motion.bvh, animation.mp4 and an animated avatar.glb
+    (DESIGN.md section 4) atomically into ``output_dir``.
+    """
+    import time
+
+    from avatar3d.avatar import build_avatar
+    from avatar3d.body import BodyConfig
+    from avatar3d.utils.atomic import atomic_output_dir
+
+    say = progress or (lambda stage: None)
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise UserError("the prompt is empty", "describe a motion, e.g. 'walk forward 2 meters and wave'")
+    output_dir = Path(output_dir)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if avatar_dir is not None:
+        avatar, model = _load_avatar(Path(avatar_dir), rig)
+    else:
+        model = create_body_model(BodyConfig(rig=rig or "anny"))
+        avatar = build_avatar(model, model.default_params(1).shape)
+    with atomic_output_dir(output_dir, overwrite=overwrite) as staging:
+        plan_json = _write_animation(staging, prompt, avatar, model, seed, say, timings)
+        timings["total"] = time.perf_counter() - t0
+    return AnimateResult(output_dir=output_dir, plan=plan_json, duration_s=float(plan_json["duration_s"]),
+                         timings_s={k: round(v, 3) for k, v in timings.items()})

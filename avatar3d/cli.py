@@ -132,8 +132,10 @@ def create(
     no_clothing: Annotated[bool, typer.Option("--no-clothing", help="Skip the clothing/hair offsets.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output folder.")] = False,
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML overrides of CreateConfig.")] = None,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", "-p", help="Also animate it: a motion in English or Korean.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Motion variation seed (same seed, same motion).")] = 0,
 ) -> None:
-    """Photo -> fitted, textured, rigged avatar (GLB for Blender/Unity/Unreal/three.js)."""
+    """Photo -> fitted, textured, rigged avatar (GLB for Blender/Unity/Unreal/three.js); --prompt animates it."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from avatar3d.api import create as create_avatar
@@ -152,13 +154,54 @@ def create(
     cfg = load_config(CreateConfig, config, overrides)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True) as bar:
         task = bar.add_task("starting", total=None)
-        result = create_avatar(image, output, cfg, overwrite=overwrite, progress=lambda stage: bar.update(task, description=stage))
+        result = create_avatar(image, output, cfg, overwrite=overwrite, progress=lambda stage: bar.update(task, description=stage),
+                               prompt=prompt, seed=seed)
     fit = result.report["fit"]
     console = Console()
     console.print(f"wrote [bold]{output}[/]: avatar.glb, result.json, body_cam.ply, overlay.png "
                   f"(silhouette IoU {fit['silhouette_iou']:.2f}, {result.report['timings_s']['total']:.1f} s)", highlight=False)
     for warning in fit["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+@app.command()
+@_guarded
+def animate(
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help='Motion in English or Korean, e.g. "walk forward 3 meters, turn left and wave".')],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (motion.npz, plan.json, motion.bvh, animation.mp4, avatar.glb).")] = Path("out/animation"),
+    avatar: Annotated[Optional[Path], typer.Option("--avatar", help="An avatar folder made by `avatar3d create` (default: the default body).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Motion variation seed (same seed, same motion).")] = 0,
+    rig: Annotated[Optional[str], typer.Option("--rig", help="Skeleton of the exported GLB: anny, mixamo, game_engine or cmu_mb.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output folder.")] = False,
+) -> None:
+    """Text -> motion on an avatar: exact counts, distances and turns, English and Korean."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from avatar3d.api import animate as animate_avatar
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+        result = animate_avatar(prompt, output, avatar_dir=avatar, seed=seed, overwrite=overwrite, rig=rig,
+                                progress=lambda stage: bar.update(task, description=stage))
+    console = Console()
+    console.print(f"wrote [bold]{output}[/]: motion.npz, plan.json, motion.bvh, animation.mp4, avatar.glb "
+                  f"({result.duration_s:.1f} s of motion, {result.timings_s['total']:.1f} s)", highlight=False)
+    for warning in result.plan.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+@bench_app.command("motion")
+@_guarded
+def bench_motion(
+    prompts: Annotated[Path, typer.Option("--prompts", help="Prompt file with predicates (motion_prompts_dev.yaml).")] = Path("../shared/bench/motion_prompts_dev.yaml"),
+    results: Annotated[Optional[Path], typer.Option("--results", help="Where to keep the motions (default: a temp folder).")] = None,
+) -> None:
+    """Text-to-motion: predicate pass rate per language, foot skating/jitter vs real mocap, speed."""
+    import tempfile
+
+    from avatar3d.bench.motion import run_motion_bench
+
+    _print_json_line(run_motion_bench(prompts, results or Path(tempfile.mkdtemp(prefix="avatar3d-bench-motion-"))))
 
 
 def _print_json_line(result: dict[str, Any]) -> None:

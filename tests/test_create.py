@@ -30,7 +30,9 @@ def created(tmp_path_factory):
 
 def test_outputs_follow_the_contract(created):
     out, _ = created
-    assert sorted(p.name for p in out.iterdir()) == ["avatar.glb", "body_cam.ply", "overlay.png", "result.json"]
+    names = {p.name for p in out.iterdir()}
+    assert {"avatar.glb", "body_cam.ply", "overlay.png", "result.json"} <= names
+    assert names - {"avatar.glb", "body_cam.ply", "overlay.png", "result.json"} <= {"avatar.npz"}  # re-animation state
     report = json.loads((out / "result.json").read_text())
     assert report["body_model"] == "anny"
     K = np.array(report["camera"]["K"])
@@ -122,3 +124,20 @@ def test_no_person_is_a_clear_error(tmp_path):
     assert result.returncode == 2
     assert "no person" in result.stderr.lower()
     assert not (tmp_path / "out").exists()
+
+
+def test_reanimate_the_created_avatar_without_refitting(created, tmp_path):
+    out, _ = created
+    anim = tmp_path / "anim"
+    result = run("animate", "--avatar", str(out), "-p", "wave with your left hand", "-o", str(anim))
+    assert result.returncode == 0, result.stderr
+    report = validate(anim / "avatar.glb")
+    assert report["issues"]["numErrors"] == 0, errors_of(report)
+    import pygltflib
+
+    gltf = pygltflib.GLTF2.load(str(anim / "avatar.glb"))
+    assert len(gltf.animations) == 1
+    # the created avatar's texture travels with it
+    assert gltf.materials[0].pbrMetallicRoughness.baseColorTexture is not None
+    plan = json.loads((anim / "plan.json").read_text())
+    assert any(step["action"] == "wave" for group in plan["groups"] for step in group["steps"])
