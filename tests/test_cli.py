@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from avatar3d.cli import app
 
 runner = CliRunner()
-COMMANDS = [["doctor"], ["body"], ["create"], ["bench"], ["bench", "body"], ["bench", "fit"], ["bench", "raster"]]
+COMMANDS = [["doctor"], ["body"], ["create"], ["animate"], ["bench"], ["bench", "body"], ["bench", "fit"],
+            ["bench", "raster"], ["bench", "motion"]]
 
 
 def run(*args, timeout=300):
@@ -21,9 +22,9 @@ def run(*args, timeout=300):
 def test_top_level_help_lists_only_implemented_commands():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for name in ("doctor", "body", "create", "bench"):
+    for name in ("doctor", "body", "create", "animate", "bench"):
         assert name in result.output
-    for unimplemented in ("animate", "train"):
+    for unimplemented in ("train", "encode"):
         assert f" {unimplemented} " not in result.output
 
 
