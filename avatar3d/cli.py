@@ -190,6 +190,15 @@ def animate(
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
+@bench_app.command("demo")
+@_guarded
+def bench_demo() -> None:
+    """Demo: seconds from clicking Create on the default example to the result, and 3 concurrent users."""
+    from avatar3d.bench.demo import run_demo_bench
+
+    _print_json_line(run_demo_bench())
+
+
 @bench_app.command("motion")
 @_guarded
 def bench_motion(

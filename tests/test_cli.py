@@ -12,7 +12,7 @@ from avatar3d.cli import app
 
 runner = CliRunner()
 COMMANDS = [["doctor"], ["body"], ["create"], ["animate"], ["bench"], ["bench", "body"], ["bench", "fit"],
-            ["bench", "raster"], ["bench", "motion"]]
+            ["bench", "raster"], ["bench", "motion"], ["bench", "demo"]]
 
 
 def run(*args, timeout=300):
