@@ -23,6 +23,7 @@ import torch
 from avatar3d import ops
 from avatar3d.core import Camera
 from avatar3d.render import rasterize_world
+from avatar3d.render.renderer import vertex_normals
 
 #: Texels facing the camera more obliquely than this (cosine) are not taken from the photo.
 MIN_FACING_COS = 0.25
@@ -160,7 +161,7 @@ def bake_texture(image: torch.Tensor, mask: torch.Tensor, vertices: torch.Tensor
     clip = camera_points_to_clip(points, camera)
     texel_depth = clip[..., 2] / clip[..., 3].clamp_min(1e-6)
     visible = inside & hit[row_c, col_c] & (texel_depth <= depth_map[row_c, col_c] + DEPTH_TOLERANCE)
-    normals_v = _vertex_normals(cam_points, faces)
+    normals_v = vertex_normals(cam_points[None], faces)[0]
     normals = torch.nn.functional.normalize(ops.interpolate(normals_v[None].contiguous(), uvr, faces32)[0], dim=-1)
     view = torch.nn.functional.normalize(-points, dim=-1)
     facing = (normals * view).sum(-1)
@@ -185,7 +186,7 @@ def bake_texture(image: torch.Tensor, mask: torch.Tensor, vertices: torch.Tensor
     from_mirror = (~known) & known[mirror]
     colors[from_mirror] = colors[mirror[from_mirror]]
     known = known | from_mirror
-    rest_normals = _vertex_normals(rest_vertices.to(dtype), faces)
+    rest_normals = vertex_normals(rest_vertices.to(dtype)[None], faces)[0]
     front = front_vertex_map(rest_vertices, rest_normals)
     from_front = (~known) & known[front] & (rest_normals[:, 2] < 0)
     if head_vertices is not None:
@@ -203,11 +204,3 @@ def bake_texture(image: torch.Tensor, mask: torch.Tensor, vertices: torch.Tensor
     seen = float((weight > 0.05).sum()) / max(float(covered.sum()), 1.0)
     return BakedTexture(image=tex.clamp(0, 1), seen_fraction=seen, vertex_colors=colors)
 
-
-def _vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    f = faces.long()
-    n = torch.linalg.cross(vertices[f[:, 1]] - vertices[f[:, 0]], vertices[f[:, 2]] - vertices[f[:, 0]], dim=-1)
-    out = torch.zeros_like(vertices)
-    for k in range(3):
-        out.index_add_(0, f[:, k], n)
-    return torch.nn.functional.normalize(out, dim=-1, eps=1e-12)
