@@ -20,7 +20,7 @@ from avatar3d.appearance.texture import diffuse, mesh_adjacency
 from avatar3d.core import Camera
 from avatar3d.render import rasterize_world
 from avatar3d.render.crop import person_crop
-from avatar3d.render.renderer import vertex_normals
+from avatar3d.core.geometry import vertex_normals
 
 #: A vertex is on the contour generator when |normal . view| is below this.
 CONTOUR_COS = 0.3

@@ -23,7 +23,7 @@ import torch
 from avatar3d import ops
 from avatar3d.core import Camera
 from avatar3d.render import rasterize_world
-from avatar3d.render.renderer import vertex_normals
+from avatar3d.core.geometry import vertex_normals
 
 #: Texels facing the camera more obliquely than this (cosine) are not taken from the photo.
 MIN_FACING_COS = 0.25

@@ -15,7 +15,7 @@ import torch
 
 from avatar3d.body.base import BodyModel, identity_params
 from avatar3d.core import AvatarData, BodyParams, Mesh, Skeleton
-from avatar3d.render.renderer import vertex_normals
+from avatar3d.core.geometry import vertex_normals
 
 
 @dataclass(frozen=True)

@@ -140,11 +140,9 @@ class Mesh:
 
     def vertex_normals(self) -> torch.Tensor:
         """``[V, 3]`` area-weighted unit vertex normals."""
-        v, f = self.vertices, self.faces
-        n = torch.linalg.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]], dim=-1)
-        out = torch.zeros_like(v).index_add_(0, f.reshape(-1), n.repeat_interleave(3, dim=0))
-        return torch.nn.functional.normalize(out, dim=-1, eps=1e-12)
+        from avatar3d.core.geometry import vertex_normals
 
+        return vertex_normals(self.vertices, self.faces)
 
 @dataclass(frozen=True)
 class Camera:

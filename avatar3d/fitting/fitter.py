@@ -34,7 +34,7 @@ from avatar3d.fitting import terms
 from avatar3d.fitting.initialise import pose_from_landmarks
 from avatar3d.render import rasterize_world, soft_silhouette
 from avatar3d.render.crop import person_crop
-from avatar3d.render.renderer import vertex_normals
+from avatar3d.core.geometry import vertex_normals
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ import torch
 
 from avatar3d import ops
 from avatar3d.core import Camera
+from avatar3d.core.geometry import vertex_normals
 from avatar3d.render.camera import DEFAULT_FAR_M, DEFAULT_NEAR_M, world_to_clip
 
 #: Light direction (world, pointing *towards* the light): front, above, a little to the left.
@@ -54,17 +55,6 @@ def soft_silhouette(fragments: Fragments) -> torch.Tensor:
     """``[B, H, W]`` antialiased coverage whose gradient moves silhouette edges (for fitting)."""
     coverage = fragments.coverage[..., None].contiguous()
     return ops.antialias(coverage, fragments.rast, fragments.pos_clip, fragments.faces)[..., 0]
-
-
-def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    """``[B, V, 3]`` area-weighted unit normals of ``[B, V, 3]`` vertices."""
-    f = faces.long()
-    v0, v1, v2 = vertices[:, f[:, 0]], vertices[:, f[:, 1]], vertices[:, f[:, 2]]
-    n = torch.linalg.cross(v1 - v0, v2 - v0, dim=-1)
-    out = torch.zeros_like(vertices)
-    for k in range(3):
-        out = out.index_add(1, f[:, k], n)
-    return torch.nn.functional.normalize(out, dim=-1, eps=1e-12)
 
 
 def shade_lambert(fragments: Fragments, vertices: torch.Tensor, albedo: torch.Tensor,

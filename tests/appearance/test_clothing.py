@@ -3,7 +3,7 @@ import torch
 from avatar3d.appearance.clothing import fit_clothing_offsets
 from avatar3d.render import intrinsics_from_fov, rasterize_world
 from avatar3d.render.camera import look_at_front
-from avatar3d.render.renderer import vertex_normals
+from avatar3d.core.geometry import vertex_normals
 
 
 def setup(anny_body):

@@ -80,3 +80,15 @@ def test_motion_shapes_checked():
         Motion(fps=30.0, skeleton=sk, local_rotations=rot, root_translation=torch.zeros(9, 3))
     with pytest.raises(ValueError, match="fps"):
         Motion(fps=0.0, skeleton=sk, local_rotations=rot, root_translation=torch.zeros(10, 3))
+
+
+def test_vertex_normals_batched_match_single():
+    from avatar3d.core.geometry import vertex_normals
+
+    v = torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    f = torch.tensor([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])  # a tetrahedron, outward faces
+    single = vertex_normals(v, f)
+    batched = vertex_normals(torch.stack((v, 2 * v)), f)
+    assert torch.allclose(batched[0], single) and torch.allclose(batched[1], single, atol=1e-6)
+    # outward: every vertex normal points away from the centroid
+    assert bool(((single * (v - v.mean(0))).sum(-1) > 0).all())
