@@ -15,7 +15,7 @@ import torch
 from avatar3d.body import create_body_model
 from avatar3d.body.anny_backend import ANNY_PHENOTYPES
 from avatar3d.body.base import identity_params
-from avatar3d.config import BodyExportConfig
+from avatar3d.config import BodyExportConfig, CreateConfig
 from avatar3d.core import Mesh
 from avatar3d.export.mesh_files import MESH_FORMATS, write_mesh
 from avatar3d.utils.errors import UserError
@@ -98,7 +98,7 @@ def _head_and_hands(model) -> tuple[torch.Tensor, torch.Tensor]:
     return head, hands
 
 
-def create(image_path: str | Path | None, output_dir: str | Path, config: "CreateConfig | None" = None,
+def create(image_path: str | Path | None, output_dir: str | Path, config: CreateConfig | None = None,
            overwrite: bool = False, progress=None, prompt: str | None = None, seed: int = 0) -> CreateResult:
     """Photo -> fitted, textured, rigged avatar; writes the DESIGN.md section-4 outputs atomically.
 
@@ -115,7 +115,6 @@ def create(image_path: str | Path | None, output_dir: str | Path, config: "Creat
     from avatar3d.appearance.texture import bake_texture
     from avatar3d.avatar import build_avatar
     from avatar3d.body import BodyConfig
-    from avatar3d.config import CreateConfig
     from avatar3d.core.joints import COCO17
     from avatar3d.export.glb_skinned import write_avatar_glb
     from avatar3d.export.mesh_files import write_ply
@@ -124,16 +123,13 @@ def create(image_path: str | Path | None, output_dir: str | Path, config: "Creat
     from avatar3d.perception import detect_person
     from avatar3d.render import intrinsics_from_fov, rasterize_world, shade_lambert
     from avatar3d.render.renderer import overlay
-    from avatar3d.utils.atomic import atomic_output_dir
-    from avatar3d.utils.images import default_intrinsics, load_image, sample_image
+    from avatar3d.utils.atomic import atomic_output_dir, check_output_dir
+    from avatar3d.utils.images import load_image, sample_image
 
     config = config or CreateConfig()
     say = progress or (lambda stage: None)
     timings: dict[str, float] = {}
-    output_dir = Path(output_dir)
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
-        raise UserError(f"output directory {output_dir} already exists and is not empty",
-                        "pass --overwrite to replace it, or choose another -o/--output path")
+    output_dir = check_output_dir(output_dir, overwrite)  # fail now, not after the fit
     t0 = time.perf_counter()
     say("loading")
     path = Path(image_path) if image_path is not None else sample_image("astronaut")
@@ -339,12 +335,12 @@ def animate(prompt: str, output_dir: str | Path, avatar_dir: str | Path | None =
 
     from avatar3d.avatar import build_avatar
     from avatar3d.body import BodyConfig
-    from avatar3d.utils.atomic import atomic_output_dir
+    from avatar3d.utils.atomic import atomic_output_dir, check_output_dir
 
     say = progress or (lambda stage: None)
     if not isinstance(prompt, str) or not prompt.strip():
         raise UserError("the prompt is empty", "describe a motion, e.g. 'walk forward 2 meters and wave'")
-    output_dir = Path(output_dir)
+    output_dir = check_output_dir(output_dir, overwrite)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if avatar_dir is not None:

@@ -28,8 +28,8 @@ import torch
 from avatar3d.body.base import BodyModel
 from avatar3d.core import BodyOutput, BodyParams, Camera, FitResult, Observations
 from avatar3d.core.frames import FRONT_CAMERA_ROTATION, frame_matrix
-from avatar3d.core.joints import COCO17, SMPL22
-from avatar3d.core.rotations import axis_angle_to_matrix, rotation_about_axis
+from avatar3d.core.joints import COCO17
+from avatar3d.core.rotations import axis_angle_to_matrix, matrix_to_axis_angle, rotation_about_axis
 from avatar3d.fitting import terms
 from avatar3d.fitting.initialise import pose_from_landmarks
 from avatar3d.render import rasterize_world, soft_silhouette
@@ -274,8 +274,6 @@ def _initial_variables(problem: _Problem, facings: list[float]) -> _Variables:
         bodies.append(body)
         orients.append(orient)
     b = len(facings)
-    from avatar3d.core.rotations import matrix_to_axis_angle
-
     body = matrix_to_axis_angle(torch.stack(bodies))
     v = _Variables(
         shape_raw=torch.zeros_like(shape0).expand(b, -1).clone() if model.name == "anny" else shape0.expand(b, -1).clone(),
@@ -350,7 +348,6 @@ def _report(problem: _Problem, params: BodyParams, out: BodyOutput, facing_flipp
         mean_err = sum(errors.values()) / len(errors)
         if mean_err > 0.05 * problem.scale_px:
             warnings.append(f"poor keypoint fit: mean error {mean_err:.1f} px ({100 * mean_err / problem.scale_px:.0f}% of the person's size)")
-    low = [n for n, c in zip(problem.model_names, problem.confidence) if n in COCO17 and float(c) == 0.0]
     low = [problem.model_names[int(m)] for m, c in zip(problem.model_index, problem.confidence) if float(c) == 0.0 and problem.model_names[int(m)] in COCO17]
     if low:
         warnings.append(f"not seen or low confidence: {', '.join(low)} (guessed from the pose prior)")
@@ -359,4 +356,4 @@ def _report(problem: _Problem, params: BodyParams, out: BodyOutput, facing_flipp
     return FitResult(params=params, output=out, camera=camera, keypoint_error_px=errors, silhouette_iou=iou, warnings=tuple(warnings))
 
 
-__all__ = ["FitConfig", "PosePriorFn", "fit_body", "fit_camera", "SMPL22"]
+__all__ = ["FitConfig", "PosePriorFn", "fit_body", "fit_camera"]

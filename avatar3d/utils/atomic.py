@@ -37,14 +37,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def atomic_output_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary directory beside ``target``; on success it replaces ``target``.
+def check_output_dir(target: str | Path, overwrite: bool = False) -> Path:
+    """Refuse an output path that is a file, or a non-empty directory unless ``overwrite``.
 
-    On any exception the temporary directory is removed and ``target`` is left as it was, so
-    an output directory never looks like a success when it is not.  An existing non-empty
-    ``target`` is refused unless ``overwrite`` is set.
-    """
+    Call it before long work, so a user learns about the problem at once, not after it."""
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise UserError(f"output path {target} exists and is not a directory", "choose another -o/--output path")
@@ -53,6 +49,18 @@ def atomic_output_dir(target: str | Path, overwrite: bool = False) -> Iterator[P
             f"output directory {target} already exists and is not empty",
             "pass --overwrite to replace it, or choose another -o/--output path",
         )
+    return target
+
+
+@contextlib.contextmanager
+def atomic_output_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary directory beside ``target``; on success it replaces ``target``.
+
+    On any exception the temporary directory is removed and ``target`` is left as it was, so
+    an output directory never looks like a success when it is not.  An existing non-empty
+    ``target`` is refused unless ``overwrite`` is set.
+    """
+    target = check_output_dir(target, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700
