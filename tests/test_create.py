@@ -55,8 +55,12 @@ def test_the_fit_matches_the_photo(created):
     out, _ = created
     report = json.loads((out / "result.json").read_text())
     assert report["fit"]["silhouette_iou"] > 0.8
-    errors = list(report["fit"]["keypoint_error_px"].values())
-    assert np.median(errors) < 10.0
+    # against the sample's exact ground truth, not the detector (whose ears, hips and elbows sit
+    # ~10 px from the body model's by definition): within 1.5 % of the person's 650 px height
+    truth = json.loads(sample_image("fullbody").with_suffix(".json").read_text())["keypoints2d"]
+    errors = [np.hypot(*np.subtract(report["keypoints2d"][n], truth[n])) for n in COCO17]
+    assert np.median(errors) < 10.0, errors
+    assert max(errors) < 35.0, errors  # no limb visibly off (5 %)
     # the unclothed body in camera coordinates projects onto the person
     body = trimesh.load(out / "body_cam.ply", process=False)
     assert len(body.vertices) == 13718
