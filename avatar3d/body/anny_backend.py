@@ -54,6 +54,10 @@ SOLE_MARGIN_M = 0.003
 SOLE_SAMPLES = 64
 #: Bisection steps for shape_for_height: 2^-16 of the phenotype range, far below a millimetre.
 HEIGHT_BISECTION_STEPS = 16
+#: Regressor weights below this are dropped (and the rest renormalised): Anny's keypoints spread
+#: over up to 4105 vertices, but fewer than 100 carry all but ~1e-3 of the weight; the change is
+#: far below a millimetre and the regression becomes a small gather (bench body).
+KEYPOINT_WEIGHT_FLOOR = 1e-5
 
 _SIDE_BONES = {
     # rig: (template for a left/right bone name, {smpl name without side: bone stem})
@@ -116,6 +120,20 @@ def anny_cache_dir() -> Path:
     return Path(os.environ.get("ANNY_CACHE_DIR") or DEFAULT_ANNY_CACHE).expanduser()
 
 
+def _sparse_regressor(weights: torch.Tensor, floor: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dense ``[K, V]`` regressor -> (vertex index ``[K, N]``, weight ``[K, N]``) keeping the
+    weights >= ``floor``, renormalised per row; rows padded with zero weights on vertex 0."""
+    keep = weights.abs() >= floor
+    n = int(keep.sum(1).max())
+    index = torch.zeros(weights.shape[0], n, dtype=torch.long)
+    kept = torch.zeros(weights.shape[0], n, dtype=weights.dtype)
+    for k in range(weights.shape[0]):
+        columns = keep[k].nonzero().squeeze(1)
+        index[k, :len(columns)] = columns
+        kept[k, :len(columns)] = weights[k, columns] * (weights[k].sum() / weights[k, columns].sum())
+    return index, kept
+
+
 class AnnyBody(torch.nn.Module):
     """The Anny body in the world frame (see module docstring).
 
@@ -149,13 +167,25 @@ class AnnyBody(torch.nn.Module):
         if missing:
             raise ValueError(f"rig {config.rig!r} lacks bones {missing} needed for the SMPL-22 joints")
         self.register_buffer("smpl_bone_index", torch.tensor([self.bone_names.index(b) for b in smpl_bones]), persistent=False)
-        regressor = anny.KeypointsRegressor.coco(model, labels=list(COCO17))
-        self.register_buffer("coco_weights", regressor.regression_weights.to(config.torch_dtype), persistent=False)
-        feet = anny.KeypointsRegressor.coco(model, labels=list(FOOT_KEYPOINTS))
-        self.register_buffer("feet_weights", feet.regression_weights.to(config.torch_dtype), persistent=False)
+        regressor = anny.KeypointsRegressor.coco(model, labels=list(COCO17 + FOOT_KEYPOINTS))
+        index, weight = _sparse_regressor(regressor.regression_weights, KEYPOINT_WEIGHT_FLOOR)
+        self.register_buffer("keypoint_index", index, persistent=False)
+        self.register_buffer("keypoint_weight", weight.to(config.torch_dtype), persistent=False)
         #: Index into pose_joint_names of the bone driven by each non-root SMPL-22 joint (1..21).
         self.smpl22_pose_slots = tuple(self.pose_joint_names.index(b) for b in smpl_bones[1:])
         self.register_buffer("to_world", frame_matrix(ZUP_NEGY_TO_WORLD).to(config.torch_dtype), persistent=False)
+        # The axis change is a signed permutation: applying it by indexing is several times
+        # cheaper than a (batched) 3x3 product on this hot path (see `avatar3d bench body`).
+        c = self.to_world
+        if not (torch.equal(c.abs().sum(0), torch.ones(3, dtype=c.dtype)) and torch.equal(c.abs().sum(1), torch.ones(3, dtype=c.dtype))):
+            raise AssertionError("ZUP_NEGY_TO_WORLD must be a signed permutation")
+        # world = C p: world axis i is Anny axis _row_axis[i] times _row_sign[i]
+        self.register_buffer("_row_axis", c.abs().argmax(dim=1), persistent=False)
+        self.register_buffer("_row_sign", c[torch.arange(3), self._row_axis], persistent=False)
+        # C^T R C: entry (i, l) is R[_col_axis[i], _col_axis[l]] * _col_sign[i] * _col_sign[l]
+        self.register_buffer("_col_axis", c.abs().argmax(dim=0), persistent=False)
+        col_sign = c[self._col_axis, torch.arange(3)]
+        self.register_buffer("_col_signs", col_sign[:, None] * col_sign[None, :], persistent=False)
         self.faces = model.faces.long()
         # MakeHuman UVs have v pointing up (OBJ); core.Mesh uses glTF's v down.
         tc = model.texture_coordinates.to(config.torch_dtype)
@@ -219,10 +249,12 @@ class AnnyBody(torch.nn.Module):
         reference = reference[self.sub_bones] if reference is not None else None
         transforms, poses = kinematics.forward_kinematic(
             (self._sub_levels, self.sub_chain_indices), rest_poses, eye, self.model.pose_parameterization, reference)
-        weights = self.sole_weights.to(transforms.dtype)
-        t = transforms[:, self.sole_bones]  # [b', S, K, 4, 4]
-        moved = torch.einsum("bskij,bsj->bski", t[..., :3, :3], rest["rest_vertices"][:, self.sole_index]) + t[..., :3, 3]
-        sole_height = (weights[None, :, :, None] * moved).sum(2) @ self.to_world[1]
+        # only the height is needed: skin the soles with each transform's world-up row
+        up_rows = self.to_world[1].to(transforms) @ transforms[..., :3, :]  # [b', n_sub, 4]
+        rows = up_rows[:, self.sole_bones]  # [b', S, K, 4]
+        soles = rest["rest_vertices"][:, self.sole_index]  # [b', S, 3]
+        heights = (rows[..., :3] * soles[:, :, None]).sum(-1) + rows[..., 3]  # [b', S, K]
+        sole_height = (self.sole_weights.to(heights) * heights).sum(-1)
         pelvis = poses[:, self.sub_pelvis, :3, 3] @ self.to_world.T
         return pelvis, sole_height.min(dim=1).values
 
@@ -232,20 +264,23 @@ class AnnyBody(torch.nn.Module):
 
     def default_params(self, batch_size: int = 1) -> BodyParams:
         """Average phenotype (all 0.5), rest pose, standing at the origin."""
-        shape = torch.full((batch_size, len(ANNY_PHENOTYPES)), 0.5, dtype=self.dtype, device=self.coco_weights.device)
+        shape = torch.full((batch_size, len(ANNY_PHENOTYPES)), 0.5, dtype=self.dtype, device=self.to_world.device)
         return identity_params(batch_size, len(self.pose_joint_names), shape)
 
     def _anny_pose(self, params: BodyParams) -> torch.Tensor:
         """``[B, nbones, 4, 4]`` Anny local-ref deltas from world-aligned rotations."""
         b = params.pose.shape[0]
-        c = self.to_world.to(params.pose)
-        # A world-axes rotation R is C^T R C in Anny's axes.
-        local = torch.einsum("ji,bnjk,kl->bnil", c, params.pose, c)
-        deltas = torch.zeros(b, len(self.bone_names), 4, 4, dtype=params.pose.dtype, device=params.pose.device)
-        deltas[:, 0, :3, :3] = torch.eye(3, dtype=params.pose.dtype, device=params.pose.device)
-        deltas[:, 1:, :3, :3] = local
-        deltas[:, :, 3, 3] = 1.0
+        # A world-axes rotation R is C^T R C in Anny's axes; C is a signed permutation.
+        axes = self._col_axis
+        local = params.pose.index_select(2, axes).index_select(3, axes) * self._col_signs.to(params.pose)
+        root = torch.eye(3, dtype=params.pose.dtype, device=params.pose.device).expand(b, 1, 3, 3)
+        deltas = torch.nn.functional.pad(torch.cat((root, local), dim=1), (0, 1, 0, 1))
+        deltas[..., 3, 3] = 1.0
         return deltas
+
+    def _anny_to_world_axes(self, points: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+        """``[..., 3]`` Anny-axes points -> world axes, plus ``offset`` (``points @ C^T + offset``)."""
+        return torch.addcmul(offset, points.index_select(-1, self._row_axis), self._row_sign.to(points))
 
     def forward(self, params: BodyParams) -> BodyOutput:
         """Pose and shape the body. See :class:`~avatar3d.core.BodyOutput` for the fields."""
@@ -257,7 +292,6 @@ class AnnyBody(torch.nn.Module):
         rest_poses = rest["rest_bone_poses"]  # [b', nb, 4, 4], b' = 1 when only the pose is batched
         nb = rest_poses.shape[0]
         transforms, poses = model.get_bone_transforms(deltas, rest_poses.expand(b, -1, -1, -1))
-        vertices = model.get_skinned_vertices(rest["rest_vertices"].expand(b, -1, -1), transforms)
         # Anny's output frame has the root bone's head at the origin (root delta = identity).
         root_head = rest["rest_bone_heads"][:, 0]
         pelvis_rest, floor = self._rest_placement(rest)
@@ -267,9 +301,11 @@ class AnnyBody(torch.nn.Module):
         # One affine map, Anny output frame -> world: rotate into world axes, then place.
         from_anny = world_placement_matrix(*place)
         from_anny[:, :3, :3] = from_anny[:, :3, :3] @ c
-        linear_t, offset = from_anny[:, :3, :3].transpose(1, 2), from_anny[:, None, :3, 3]
-        vertices = torch.baddbmm(offset, vertices, linear_t)
-        joints = torch.baddbmm(offset, poses[:, :, :3, 3], linear_t)
+        # Skinning is affine in the bone transforms and the weights sum to 1, so skinning with
+        # placed transforms gives the placed mesh: one pass over the vertices, not two.
+        world_transforms = from_anny[:, None] @ transforms
+        vertices = model.get_skinned_vertices(rest["rest_vertices"].expand(b, -1, -1), world_transforms)
+        joints = torch.baddbmm(from_anny[:, None, :3, 3], poses[:, :, :3, 3], from_anny[:, :3, :3].transpose(1, 2))
         # Skinning transforms from the bind mesh below to the posed mesh: A . T_anny . B with
         # B = bind (world) -> Anny rest frame and A = Anny output frame -> world.
         lift = torch.stack((torch.zeros_like(pelvis_height), pelvis_height, torch.zeros_like(pelvis_height)), -1)
@@ -277,16 +313,16 @@ class AnnyBody(torch.nn.Module):
         to_anny[:, :3, :3] = c.T
         to_anny[:, :3, 3] = (pelvis_rest - lift) @ c + root_head.expand(b, -1)
         to_anny[:, 3, 3] = 1.0
-        joint_transforms = from_anny[:, None] @ transforms @ to_anny[:, None]
+        joint_transforms = world_transforms @ to_anny[:, None]
         bind_offset = (-(root_head @ c.T) - pelvis_rest[:nb] + lift[:nb])[:, None]
-        bind = torch.baddbmm(bind_offset, rest["rest_vertices"], c.T.expand(nb, 3, 3))
+        bind = self._anny_to_world_axes(rest["rest_vertices"], bind_offset)
         return BodyOutput(
             vertices=vertices,
             faces=self.faces,
             joints=joints,
             joint_transforms=joint_transforms,
             smpl22=joints[:, self.smpl_bone_index],
-            coco17=torch.einsum("kv,bvd->bkd", self.coco_weights, vertices),
+            coco17=self.surface_keypoints(vertices)[:, :len(COCO17)],
             rest_vertices=bind.expand(b, -1, -1),
         )
 
@@ -297,8 +333,9 @@ class AnnyBody(torch.nn.Module):
 
     def surface_keypoints(self, vertices: torch.Tensor) -> torch.Tensor:
         """``[B, 23, 3]`` COCO-17 + foot keypoints regressed from ``[B, V, 3]`` vertices."""
-        weights = torch.cat((self.coco_weights, self.feet_weights)).to(vertices)
-        return torch.einsum("kv,bvd->bkd", weights, vertices)
+        k, n = self.keypoint_index.shape
+        gathered = vertices[:, self.keypoint_index.reshape(-1)].reshape(vertices.shape[0], k, n, 3)
+        return (gathered * self.keypoint_weight.to(vertices)[None, :, :, None]).sum(2)
 
     @torch.no_grad()
     def standing_height(self, shape: torch.Tensor) -> torch.Tensor:
