@@ -5,7 +5,8 @@ at ``import avatar3d``). When it is missing, the reference implementation runs
 and one ``RuntimeWarning`` is issued per process. This is the only module that
 imports the compiled extension.
 
-Environment: ``AVATAR3D_OPS_BACKEND=reference`` forces the reference backend.
+Environment: ``AVATAR3D_OPS_BACKEND=reference`` forces the reference backend
+(read once, at the first op call; ``set_backend`` switches at run time).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ _load_error: str | None = None
 _loaded = False
 _warned = False
 _forced: str | None = None
+_env_choice: str | None = None
 
 
 def _load() -> ModuleType | None:
@@ -47,10 +49,13 @@ def _load() -> ModuleType | None:
 
 
 def _requested() -> str:
+    global _env_choice
     if _forced is not None:
         return _forced
-    value = os.environ.get(_ENV_BACKEND, "auto").strip().lower()
-    return value if value in ("auto", "reference", "cpp") else "auto"
+    if _env_choice is None:  # cached: every op call asks
+        value = os.environ.get(_ENV_BACKEND, "auto").strip().lower()
+        _env_choice = value if value in ("auto", "reference", "cpp") else "auto"
+    return _env_choice
 
 
 def set_backend(name: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 MAX_RESOLUTION = 8192
@@ -42,7 +43,13 @@ def same_dtype(name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor) -> 
 
 
 def finite(name: str, t: torch.Tensor) -> None:
-    if not bool(torch.isfinite(t).all()):
+    # numpy's test costs ~10 us on a body mesh; torch.isfinite(t).all() ~100 us of
+    # op dispatch, a sizeable part of a 1 ms rasterize call
+    if t.device.type == "cpu":
+        ok = bool(np.isfinite(t.detach().numpy()).all())
+    else:
+        ok = bool(torch.isfinite(t).all())
+    if not ok:
         bad = int((~torch.isfinite(t)).sum())
         raise ValueError(f"{name} contains {bad} NaN/Inf values ({_shape(t)})")
 

@@ -1,5 +1,10 @@
 // Interpolate vertex attributes with the rasteriser's perspective-correct
 // barycentrics (forward + sparse backward) on the CPU.
+//
+// Both passes walk the image in groups of 4 pixels and skip groups without a
+// covered pixel after one test of their id bits (most of a typical image), and
+// are compiled for the common channel counts so the per-pixel channel loops
+// unroll and vectorise.
 #include <cstring>
 
 #include "../common/raster_math.h"
@@ -8,8 +13,9 @@
 
 namespace a3d {
 namespace cpu {
+namespace {
 
-static inline bool pixel_face(const float* r, const int32_t* faces, int F, int V, const int32_t*& fv) {
+inline bool pixel_face(const float* r, const int32_t* faces, int F, int V, const int32_t*& fv) {
     const float id = r[3];
     if (!(id > 0.0f)) return false;
     const int f = (int)id - 1;
@@ -18,32 +24,44 @@ static inline bool pixel_face(const float* r, const int32_t* faces, int F, int V
     return fv[0] >= 0 && fv[0] < V && fv[1] >= 0 && fv[1] < V && fv[2] >= 0 && fv[2] < V;
 }
 
-void interpolate_fwd(const InterpolateArgs& a) {
-    const int H = a.H, W = a.W, C = a.C, V = a.V;
+// True when the id channel of 4 consecutive rast pixels is +0 (all empty).
+inline bool empty4(const float* r) {
+    uint32_t a, b, c, d;
+    std::memcpy(&a, r + 3, 4); std::memcpy(&b, r + 7, 4);
+    std::memcpy(&c, r + 11, 4); std::memcpy(&d, r + 15, 4);
+    return (a | b | c | d) == 0u;
+}
+
+// CC > 0: the channel count, known at compile time; CC == 0: a.C at run time.
+template <int CC>
+void interpolate_fwd_impl(const InterpolateArgs& a) {
+    const int H = a.H, W = a.W, C = CC > 0 ? CC : a.C, V = a.V;
     const int64_t rows = (int64_t)a.B * H;
     parallel_for(0, rows, 8, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
             const int b = (int)(r / H);
             const float* ab = a.attr + (a.attr_batched ? (int64_t)b * V * C : 0);
             const float* rr = a.rast + r * W * 4;
-            float* o = a.out + r * W * C;
-            std::memset(o, 0, sizeof(float) * (size_t)W * C);
-            for (int x = 0; x < W; ++x, o += C) {
-                if (!(rr[4 * x + 3] > 0.0f)) continue;
+            float* orow = a.out + r * W * C;
+            std::memset(orow, 0, sizeof(float) * (size_t)W * C);
+            for (int x = 0; x < W; ++x) {
+                if ((x & 3) == 0 && x + 4 <= W && empty4(rr + 4 * x)) { x += 3; continue; }
                 const int32_t* fv;
                 if (!pixel_face(rr + 4 * x, a.faces, a.F, V, fv)) continue;
                 const float u = rr[4 * x], v = rr[4 * x + 1], w0 = 1.0f - u - v;
                 const float* a0 = ab + (int64_t)fv[0] * C;
                 const float* a1 = ab + (int64_t)fv[1] * C;
                 const float* a2 = ab + (int64_t)fv[2] * C;
+                float* o = orow + (int64_t)x * C;
                 for (int c = 0; c < C; ++c) o[c] = a0[c] * w0 + a1[c] * u + a2[c] * v;
             }
         }
     });
 }
 
-void interpolate_bwd(const InterpolateGradArgs& a) {
-    const int H = a.H, W = a.W, C = a.C, V = a.V;
+template <int CC>
+void interpolate_bwd_impl(const InterpolateGradArgs& a) {
+    const int H = a.H, W = a.W, C = CC > 0 ? CC : a.C, V = a.V;
     const int64_t rows = (int64_t)a.B * H;
     const int64_t nattr = (a.attr_batched ? (int64_t)a.B : 1) * V * C;
     const int K = (int)std::min<int64_t>(num_threads(), std::max<int64_t>(rows, 1));
@@ -65,33 +83,65 @@ void interpolate_bwd(const InterpolateGradArgs& a) {
                 const float* rr = a.rast + r * W * 4;
                 const float* go = a.grad_out + r * W * C;
                 float* gr = a.grad_rast + r * W * 4;
-                std::memset(gr, 0, sizeof(float) * 4 * (size_t)W);
-                for (int x = 0; x < W; ++x) {
-                    if (!(rr[4 * x + 3] > 0.0f)) continue;
-                    float* gp = gr + 4 * x;
-                    const int32_t* fv;
-                    if (!pixel_face(rr + 4 * x, a.faces, a.F, V, fv)) continue;
-                    const float u = rr[4 * x], v = rr[4 * x + 1], w0 = 1.0f - u - v;
-                    const float* a0 = ab + (int64_t)fv[0] * C;
-                    const float* a1 = ab + (int64_t)fv[1] * C;
-                    const float* a2 = ab + (int64_t)fv[2] * C;
-                    float* g0 = gb + (int64_t)fv[0] * C;
-                    float* g1 = gb + (int64_t)fv[1] * C;
-                    float* g2 = gb + (int64_t)fv[2] * C;
-                    const float* gx = go + (int64_t)x * C;
-                    float gu = 0.0f, gv = 0.0f;
-                    for (int c = 0; c < C; ++c) {
-                        const float gc = gx[c];
-                        g0[c] += gc * w0; g1[c] += gc * u; g2[c] += gc * v;
-                        gu += gc * (a1[c] - a0[c]);
-                        gv += gc * (a2[c] - a0[c]);
+                int x = 0;
+                while (x < W) {
+                    if (x + 4 <= W && empty4(rr + 4 * x)) {
+                        std::memset(gr + 4 * x, 0, sizeof(float) * 16);
+                        x += 4;
+                        continue;
                     }
-                    gp[0] = gu; gp[1] = gv;
+                    const int xe = x + 4 <= W ? x + 4 : W;
+                    for (; x < xe; ++x) {
+                        float* gp = gr + 4 * x;
+                        gp[0] = gp[1] = gp[2] = gp[3] = 0.0f;
+                        const int32_t* fv;
+                        if (!pixel_face(rr + 4 * x, a.faces, a.F, V, fv)) continue;
+                        const float u = rr[4 * x], v = rr[4 * x + 1], w0 = 1.0f - u - v;
+                        const float* a0 = ab + (int64_t)fv[0] * C;
+                        const float* a1 = ab + (int64_t)fv[1] * C;
+                        const float* a2 = ab + (int64_t)fv[2] * C;
+                        float* g0 = gb + (int64_t)fv[0] * C;
+                        float* g1 = gb + (int64_t)fv[1] * C;
+                        float* g2 = gb + (int64_t)fv[2] * C;
+                        const float* gx = go + (int64_t)x * C;
+                        float gu = 0.0f, gv = 0.0f;
+                        for (int c = 0; c < C; ++c) {
+                            const float gc = gx[c];
+                            g0[c] += gc * w0; g1[c] += gc * u; g2[c] += gc * v;
+                            gu += gc * (a1[c] - a0[c]);
+                            gv += gc * (a2[c] - a0[c]);
+                        }
+                        gp[0] = gu; gp[1] = gv;
+                    }
                 }
             }
         }
     });
     if (!direct) buf.reduce(a.grad_attr);
+}
+
+}  // namespace
+
+void interpolate_fwd(const InterpolateArgs& a) {
+    switch (a.C) {
+        case 1: interpolate_fwd_impl<1>(a); break;
+        case 2: interpolate_fwd_impl<2>(a); break;
+        case 3: interpolate_fwd_impl<3>(a); break;
+        case 4: interpolate_fwd_impl<4>(a); break;
+        case 8: interpolate_fwd_impl<8>(a); break;
+        default: interpolate_fwd_impl<0>(a);
+    }
+}
+
+void interpolate_bwd(const InterpolateGradArgs& a) {
+    switch (a.C) {
+        case 1: interpolate_bwd_impl<1>(a); break;
+        case 2: interpolate_bwd_impl<2>(a); break;
+        case 3: interpolate_bwd_impl<3>(a); break;
+        case 4: interpolate_bwd_impl<4>(a); break;
+        case 8: interpolate_bwd_impl<8>(a); break;
+        default: interpolate_bwd_impl<0>(a);
+    }
 }
 
 }  // namespace cpu

@@ -1,258 +1,299 @@
 // Rasterize (forward + backward) on the CPU.
 //
-// Forward: a sort-middle rasteriser.
-//   1. triangle setup (parallel over triangle chunks) + per-chunk counts of the
-//      horizontal bands (kBand rows) each triangle overlaps;
-//   2. prefix sum -> one bin per (view, band), triangles in id order;
-//   3. scatter triangle ids into the bins (parallel over chunks);
-//   4. per bin (parallel): depth/id test into a cache-resident band buffer of
-//      packed 64-bit keys (depth bits << 32 | triangle id; min = nearest, ties ->
-//      lower id), then one resolve pass that writes every output pixel exactly
-//      once (no separate clear).
-// Backward is sparse: only covered pixels with a non-zero upstream gradient.
+// Forward: a sort-middle rasteriser, one view after the other.
+//   1. project every vertex once;
+//   2. triangle setup (parallel over chunks of triangles) + per-chunk counts of
+//      the horizontal bands each triangle overlaps;
+//   3. prefix sum -> one bin per band, triangles in id order;
+//      scatter triangle ids into the bins (parallel over chunks);
+//   4. per band (dynamically scheduled, most loaded first): depth test into a
+//      cache-resident band buffer of 4 x 2 pixel tiles that also keeps the
+//      winner's (u, v) -- computed with 8-lane SIMD per tile, so tiny triangles
+//      cost one tile or two -- then one resolve pass that writes every output
+//      pixel exactly once (no separate clear) and leaves the buffer clean.
+// Triangles of a bin arrive in increasing id order, so a strict depth
+// comparison keeps the lowest id among equal depths (deterministic ties).
+// Backward is sparse: only pixels with a non-zero upstream gradient.
 #include <algorithm>
 #include <cstring>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include <vector>
 
 #include "../common/raster_math.h"
 #include "kernels_cpu.h"
 #include "parallel_cpu.h"
+#include "simd_cpu.h"
 
 namespace a3d {
 namespace cpu {
 namespace {
 
-constexpr int kBand = 16;          // rows per bin
 constexpr int64_t kChunkTris = 2048;  // triangles per setup/binning chunk
+
+// One 4 x 2 pixel tile of a band buffer: lane k is pixel (row k / 4, column k % 4).
+struct alignas(32) Tile {
+    v8f z;    // depth of the current winner (kFar: none)
+    v8f id;   // its triangle id + 1 as float (0: none)
+    v8f u, v; // its perspective-correct barycentrics
+};
+constexpr float kFar = 2.0f;  // beyond the far plane: every accepted fragment is nearer
+
+// Band height (a power of two >= 2): bands of ~16k pixels keep the tile buffer
+// (128 bytes per 8 pixels, 256 KiB) in L2.
+inline int band_shift(int W) {
+    int s = 1;
+    while (s < 6 && ((int64_t)W << (s + 1)) <= 16384) ++s;
+    return s;
+}
 
 struct Workspace {
     std::vector<ProjVert> verts;
     std::vector<TriSetup> setups;
-    std::vector<int32_t> counts;    // [chunks][bins]
-    std::vector<int64_t> bin_start; // [bins + 1]
-    std::vector<int32_t> items;     // binned triangle ids (within the view)
-    std::vector<int64_t> order;     // bin processing order
+    std::vector<int32_t> counts;     // [chunks][bands]
+    std::vector<int64_t> bin_start;  // [bins + 1]
+    std::vector<int32_t> items;      // binned triangle ids (within the view)
+    std::vector<int64_t> order;      // bin processing order
 };
-
-constexpr int kPad = 4;
-
-// Depth/id test of one triangle over the rows [ya, yb) of a band buffer.
-// Triangles arrive in increasing id order, so the strict depth comparison keeps
-// the lowest id among equal depths. Same float operation sequence as
-// edge_functions() / fragment_depth() in common/raster_math.h.
-inline void raster_triangle(const TriSetup& t, int32_t f, int ya, int yb, float* zb, int32_t* ib, int stride) {
-    const int y0 = std::max(t.y0, ya), y1 = std::min(t.y1, yb - 1);
-    const float sg = t.A > 0.0f ? 1.0f : -1.0f;
-#if defined(__SSE2__)
-    const __m128 vA = _mm_set1_ps(t.A), vinvA = _mm_set1_ps(t.invA), vs0x = _mm_set1_ps(t.s0x);
-    const __m128 vd1y = _mm_set1_ps(t.d1y), vd2y = _mm_set1_ps(t.d2y);
-    const __m128 vzw0 = _mm_set1_ps(t.zw0), vzw1 = _mm_set1_ps(t.zw1), vzw2 = _mm_set1_ps(t.zw2);
-    const __m128 vsg = _mm_set1_ps(sg), vzero = _mm_setzero_ps(), vm1 = _mm_set1_ps(-1.0f), vp1 = _mm_set1_ps(1.0f);
-    const __m128 lanes = _mm_set_ps(3.5f, 2.5f, 1.5f, 0.5f);
-    const __m128 vxlim = _mm_set1_ps((float)t.x1 + 0.5f);
-    const __m128i vf = _mm_set1_epi32(f);
-    for (int y = y0; y <= y1; ++y) {
-        float* zr = zb + (size_t)(y - ya) * stride;
-        int32_t* ir = ib + (size_t)(y - ya) * stride;
-        const float qy = ((float)y + 0.5f) - t.s0y;
-        const __m128 ve1y = _mm_set1_ps(-(qy * t.d2x)), ve2y = _mm_set1_ps(t.d1x * qy);
-        for (int x = t.x0; x <= t.x1; x += 4) {
-            const __m128 px = _mm_add_ps(_mm_set1_ps((float)x), lanes);
-            const __m128 qx = _mm_sub_ps(px, vs0x);
-            const __m128 e1 = _mm_add_ps(_mm_mul_ps(qx, vd2y), ve1y);
-            const __m128 e2 = _mm_sub_ps(ve2y, _mm_mul_ps(vd1y, qx));
-            const __m128 e0 = _mm_sub_ps(_mm_sub_ps(vA, e1), e2);
-            __m128 z = _mm_add_ps(_mm_mul_ps(_mm_mul_ps(e0, vinvA), vzw0), _mm_mul_ps(_mm_mul_ps(e1, vinvA), vzw1));
-            z = _mm_add_ps(_mm_add_ps(z, _mm_mul_ps(_mm_mul_ps(e2, vinvA), vzw2)), vzero);
-            const __m128 zold = _mm_loadu_ps(zr + x);
-            __m128 m = _mm_and_ps(_mm_cmpge_ps(_mm_mul_ps(e0, vsg), vzero), _mm_cmpge_ps(_mm_mul_ps(e1, vsg), vzero));
-            m = _mm_and_ps(m, _mm_cmpge_ps(_mm_mul_ps(e2, vsg), vzero));
-            m = _mm_and_ps(m, _mm_and_ps(_mm_cmpge_ps(z, vm1), _mm_cmple_ps(z, vp1)));
-            m = _mm_and_ps(m, _mm_and_ps(_mm_cmplt_ps(z, zold), _mm_cmple_ps(px, vxlim)));
-            if (_mm_movemask_ps(m) == 0) continue;
-            _mm_storeu_ps(zr + x, _mm_or_ps(_mm_and_ps(m, z), _mm_andnot_ps(m, zold)));
-            const __m128i mi = _mm_castps_si128(m);
-            const __m128i iold = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ir + x));
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(ir + x),
-                             _mm_or_si128(_mm_and_si128(mi, vf), _mm_andnot_si128(mi, iold)));
-        }
-    }
-#else
-    for (int y = y0; y <= y1; ++y) {
-        float* zr = zb + (size_t)(y - ya) * stride;
-        int32_t* ir = ib + (size_t)(y - ya) * stride;
-        const float qy = ((float)y + 0.5f) - t.s0y;
-        const float e1y = -(qy * t.d2x), e2y = t.d1x * qy;
-        for (int x = t.x0; x <= t.x1; ++x) {
-            const float qx = ((float)x + 0.5f) - t.s0x;
-            const float e1 = qx * t.d2y + e1y;
-            const float e2 = e2y - t.d1y * qx;
-            const float e0 = t.A - e1 - e2;
-            const float z = (((e0 * t.invA) * t.zw0 + (e1 * t.invA) * t.zw1) + (e2 * t.invA) * t.zw2) + 0.0f;
-            const bool in = (e0 * sg >= 0.0f) & (e1 * sg >= 0.0f) & (e2 * sg >= 0.0f) & (z >= -1.0f) &
-                            (z <= 1.0f) & (z < zr[x]);
-            if (in) { zr[x] = z; ir[x] = f; }
-        }
-    }
-#endif
-}
 
 Workspace& workspace() {
     thread_local Workspace ws;
     return ws;
 }
 
+// Band buffer of one worker thread. Invariant between bins: every tile is clean.
+struct BandBuffer {
+    std::vector<Tile> tiles;
+    void ensure(size_t n) {
+        if (tiles.size() >= n) return;
+        Tile clean;
+        clean.z = splat8(kFar);
+        clean.id = clean.u = clean.v = splat8(0.0f);
+        tiles.resize(n, clean);
+    }
+};
+
+struct Extent { int tx0, tx1; };  // touched tile columns (tx0 > tx1: none)
+
+// Depth test of the bin's triangles into the band [ya, ya + rows) (tiles
+// [tile row][tile column], tw columns). Same float operation sequence as
+// edge_functions() / fragment_depth() / perspective_uv() in raster_math.h.
+A3D_SIMD_CLONES
+Extent raster_bin(const TriSetup* sb, const int32_t* items, int64_t n, int ya, int yb, Tile* tiles, int tw) {
+    const v8f lx = {0.5f, 1.5f, 2.5f, 3.5f, 0.5f, 1.5f, 2.5f, 3.5f};
+    const v8f ly = {0.5f, 0.5f, 0.5f, 0.5f, 1.5f, 1.5f, 1.5f, 1.5f};
+    const v8f zero = splat8(0.0f), one = splat8(1.0f), mone = splat8(-1.0f);
+    Extent ext{1 << 30, -1};
+    for (int64_t it = 0; it < n; ++it) {
+        const int32_t f = items[it];
+        const TriSetup& t = sb[f];
+        const int ylo = std::max(t.y0, ya), yhi = std::min(t.y1, yb - 1);
+        const int tx0 = t.x0 >> 2, tx1 = t.x1 >> 2;
+        ext.tx0 = std::min(ext.tx0, tx0);
+        ext.tx1 = std::max(ext.tx1, tx1);
+        const v8f s0x = splat8(t.s0x), s0y = splat8(t.s0y), d1x = splat8(t.d1x), d1y = splat8(t.d1y);
+        const v8f d2x = splat8(t.d2x), d2y = splat8(t.d2y), A = splat8(t.A), invA = splat8(t.invA);
+        const v8f zw0 = splat8(t.zw0), zw1 = splat8(t.zw1), zw2 = splat8(t.zw2);
+        const v8f iw0 = splat8(t.iw0), iw1 = splat8(t.iw1), iw2 = splat8(t.iw2);
+        const v8f sg = splat8(t.A > 0.0f ? 1.0f : -1.0f), idv = splat8((float)(f + 1));
+        // pixel centres inside the triangle's (band-clipped) bounding box
+        const v8f xlo = splat8((float)t.x0 + 0.5f), xhi = splat8((float)t.x1 + 0.5f);
+        const v8f ylo_c = splat8((float)ylo + 0.5f), yhi_c = splat8((float)yhi + 0.5f);
+        for (int ty = (ylo - ya) >> 1; ty <= (yhi - ya) >> 1; ++ty) {
+            const v8f py = splat8((float)(ya + 2 * ty)) + ly;
+            const v8i rowok = (py >= ylo_c) & (py <= yhi_c);
+            const v8f qy = py - s0y;
+            const v8f e1y = qy * d2x, e2y = d1x * qy;
+            Tile* row = tiles + (int64_t)ty * tw;
+            for (int tx = tx0; tx <= tx1; ++tx) {
+                const v8f px = splat8((float)(4 * tx)) + lx;
+                const v8f qx = px - s0x;
+                const v8f e1 = qx * d2y - e1y;
+                const v8f e2 = e2y - d1y * qx;
+                const v8f e0 = (A - e1) - e2;
+                const v8f b0 = e0 * invA, b1 = e1 * invA, b2 = e2 * invA;
+                const v8f z = ((b0 * zw0 + b1 * zw1) + b2 * zw2) + zero;  // + 0 folds -0 into +0
+                Tile& tl = row[tx];
+                const v8i m = rowok & (px >= xlo) & (px <= xhi) & (e0 * sg >= zero) & (e1 * sg >= zero) &
+                              (e2 * sg >= zero) & (z >= mone) & (z <= one) & (z < tl.z);
+                const v8f c0 = b0 * iw0, c1 = b1 * iw1, c2 = b2 * iw2;
+                const v8f s = (c0 + c1) + c2;
+                tl.z = m ? z : tl.z;
+                tl.id = m ? idv : tl.id;
+                tl.u = m ? c1 / s : tl.u;
+                tl.v = m ? c2 / s : tl.v;
+            }
+        }
+    }
+    return ext;
+}
+
+// True when the (u, v, z/w) gradients of 4 consecutive pixels are all +-0: such
+// groups (most of the image) are skipped without reading rast.
+inline bool zero_grad4(const float* g) {
+#if defined(__SSE2__)
+    const __m128i m = _mm_set_epi32(0, 0x7fffffff, 0x7fffffff, 0x7fffffff);
+    const __m128i* p = reinterpret_cast<const __m128i*>(g);
+    const __m128i o = _mm_or_si128(_mm_or_si128(_mm_loadu_si128(p), _mm_loadu_si128(p + 1)),
+                                   _mm_or_si128(_mm_loadu_si128(p + 2), _mm_loadu_si128(p + 3)));
+    return _mm_movemask_epi8(_mm_cmpeq_epi32(_mm_and_si128(o, m), _mm_setzero_si128())) == 0xFFFF;
+#else
+    for (int k = 0; k < 4; ++k)
+        if (g[4 * k] != 0.0f || g[4 * k + 1] != 0.0f || g[4 * k + 2] != 0.0f) return false;
+    return true;
+#endif
+}
+
+// Output stores: streaming for outputs that cannot stay in cache (want_stream).
+struct Store4 {
+    bool stream;
+    void operator()(float* o, const float* v) const {  // 4 floats, o 16-byte aligned when streaming
+#if defined(__SSE2__)
+        if (stream) { _mm_stream_ps(o, _mm_loadu_ps(v)); return; }
+#endif
+        std::memcpy(o, v, 16);
+    }
+    void zero(float* o, size_t nfloats) const {  // nfloats multiple of 4
+#if defined(__SSE2__)
+        if (stream) {
+            for (size_t i = 0; i < nfloats; i += 4) _mm_stream_ps(o + i, _mm_setzero_ps());
+            return;
+        }
+#endif
+        std::memset(o, 0, sizeof(float) * nfloats);
+    }
+};
+
+// Write the band's output rows [ya, yb) (each pixel exactly once: (u, v, z, id)
+// for covered pixels, zeros elsewhere) and reset the touched tiles.
+void resolve_bin(float* out, int ya, int yb, int W, Tile* tiles, int tw, Extent ext, const Store4& st) {
+    const int rows = yb - ya;
+    if (ext.tx0 > ext.tx1) {
+        st.zero(out, 4 * (size_t)rows * W);
+        return;
+    }
+    Tile clean;
+    clean.z = splat8(kFar);
+    clean.id = clean.u = clean.v = splat8(0.0f);
+    const int xa = 4 * ext.tx0, xb = std::min(W, 4 * ext.tx1 + 4);
+    for (int r = 0; r < rows; ++r) {
+        float* orow = out + (size_t)r * W * 4;
+        st.zero(orow, 4 * (size_t)xa);
+        st.zero(orow + 4 * (size_t)xb, 4 * (size_t)(W - xb));
+        const Tile* trow = tiles + (int64_t)(r >> 1) * tw;
+        const int h = 4 * (r & 1);
+        for (int tx = ext.tx0; tx <= ext.tx1; ++tx) {
+            const float* z = reinterpret_cast<const float*>(&trow[tx].z) + h;
+            const float* id = reinterpret_cast<const float*>(&trow[tx].id) + h;
+            const float* u = reinterpret_cast<const float*>(&trow[tx].u) + h;
+            const float* v = reinterpret_cast<const float*>(&trow[tx].v) + h;
+            float* o = orow + 16 * tx;
+            const int n = std::min(4, W - 4 * tx);
+            float px[16];
+#if defined(__SSE2__)
+            __m128 c0 = _mm_load_ps(u), c1 = _mm_load_ps(v), c3 = _mm_load_ps(id);
+            __m128 c2 = _mm_and_ps(_mm_load_ps(z), _mm_cmpneq_ps(c3, _mm_setzero_ps()));
+            _MM_TRANSPOSE4_PS(c0, c1, c2, c3);
+            _mm_storeu_ps(px, c0); _mm_storeu_ps(px + 4, c1);
+            _mm_storeu_ps(px + 8, c2); _mm_storeu_ps(px + 12, c3);
+#else
+            for (int k = 0; k < 4; ++k) {
+                px[4 * k] = u[k]; px[4 * k + 1] = v[k];
+                px[4 * k + 2] = id[k] != 0.0f ? z[k] : 0.0f; px[4 * k + 3] = id[k];
+            }
+#endif
+            for (int k = 0; k < n; ++k) st(o + 4 * k, px + 4 * k);
+        }
+        if ((r & 1) || r + 1 == rows) {
+            Tile* w = tiles + (int64_t)(r >> 1) * tw;
+            for (int tx = ext.tx0; tx <= ext.tx1; ++tx) w[tx] = clean;
+        }
+    }
+}
+
 }  // namespace
 
 void rasterize_fwd(const RasterizeArgs& a) {
-    const int B = a.B, V = a.V, F = a.F, H = a.H, W = a.W;
-    const int nb = (H + kBand - 1) / kBand;
-    const int64_t nbins = (int64_t)B * nb;
-    const int64_t total = (int64_t)B * F;
-    const int64_t nverts = (int64_t)B * V;
-    const int64_t nchunks = total > 0 ? (total + kChunkTris - 1) / kChunkTris : 0;
+    const int V = a.V, F = a.F, H = a.H, W = a.W;
+    const int shift = band_shift(W), band = 1 << shift;
+    const int nb = (H + band - 1) >> shift;
+    const int64_t nchunks = (F + kChunkTris - 1) / kChunkTris;
+    const int tw = (W + 3) >> 2;
     Workspace& ws = workspace();
-    if ((int64_t)ws.setups.size() < total) ws.setups.resize(total);
-    if ((int64_t)ws.verts.size() < nverts) ws.verts.resize(nverts);
-    ws.counts.assign((size_t)(nchunks * nbins), 0);
-    ws.bin_start.assign((size_t)(nbins + 1), 0);
+    if ((int64_t)ws.setups.size() < F) ws.setups.resize(F);
+    if ((int64_t)ws.verts.size() < V) ws.verts.resize(V);
+    ws.bin_start.resize((size_t)nb + 1);
+    ws.order.resize(nb);
     TriSetup* setups = ws.setups.data();
     ProjVert* pv = ws.verts.data();
-    int32_t* counts = ws.counts.data();
-
-    // 0. project every vertex once
-    parallel_for(0, nverts, 4096, [&](int64_t v0, int64_t v1) {
-        for (int64_t v = v0; v < v1; ++v) project_vertex(a.pos + 4 * v, H, W, pv[v]);
-    });
-    // 1. setup + count
-    parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
-        for (int64_t c = c0; c < c1; ++c) {
-            int32_t* cnt = counts + c * nbins;
-            const int64_t g1 = std::min(total, (c + 1) * kChunkTris);
-            for (int64_t g = c * kChunkTris; g < g1; ++g) {
-                const int b = (int)(g / F), f = (int)(g % F);
-                TriSetup& t = setups[g];
-                const int32_t* fv = a.faces + 3 * (int64_t)f;
-                const int i0 = fv[0], i1 = fv[1], i2 = fv[2];
-                const ProjVert* vb = pv + (int64_t)b * V;
-                bool ok = i0 >= 0 && i0 < V && i1 >= 0 && i1 < V && i2 >= 0 && i2 < V &&
-                          setup_projected(vb[i0], vb[i1], vb[i2], H, W, t);
-                if (!ok) { t.y0 = 1; t.y1 = 0; continue; }
-                for (int band = t.y0 / kBand; band <= t.y1 / kBand; ++band) cnt[(int64_t)b * nb + band]++;
+    const Store4 st{want_stream((int64_t)a.B * H * W * 4 * (int64_t)sizeof(float), a.rast)};
+    // One view at a time: its setups (72 bytes per triangle) stay in cache
+    // between the passes.
+    for (int b = 0; b < a.B; ++b) {
+        const float* pos = a.pos + (int64_t)b * V * 4;
+        ws.counts.assign((size_t)(nchunks * nb), 0);
+        int32_t* counts = ws.counts.data();
+        // 1. project every vertex once
+        parallel_for(0, V, 4096, [&](int64_t v0, int64_t v1) {
+            for (int64_t v = v0; v < v1; ++v) project_vertex(pos + 4 * v, H, W, pv[v]);
+        });
+        // 2. setup + count
+        parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
+            for (int64_t c = c0; c < c1; ++c) {
+                int32_t* cnt = counts + c * nb;
+                const int f0 = (int)(c * kChunkTris), f1 = (int)std::min<int64_t>(F, f0 + kChunkTris);
+                for (int f = f0; f < f1; ++f) {
+                    TriSetup& t = setups[f];
+                    const int32_t* fv = a.faces + 3 * (int64_t)f;
+                    const int i0 = fv[0], i1 = fv[1], i2 = fv[2];
+                    const bool ok = i0 >= 0 && i0 < V && i1 >= 0 && i1 < V && i2 >= 0 && i2 < V &&
+                                    setup_projected(pv[i0], pv[i1], pv[i2], H, W, t);
+                    if (!ok) { t.y0 = 1; t.y1 = 0; continue; }
+                    for (int k = t.y0 >> shift; k <= t.y1 >> shift; ++k) cnt[k]++;
+                }
+            }
+        });
+        // 3. prefix sum (band-major, chunk-minor keeps triangle order inside a bin), scatter
+        int64_t run = 0;
+        for (int k = 0; k < nb; ++k) {
+            ws.bin_start[k] = run;
+            for (int64_t c = 0; c < nchunks; ++c) {
+                const int32_t cnt = counts[c * nb + k];
+                counts[c * nb + k] = (int32_t)run;  // becomes the write cursor
+                run += cnt;
             }
         }
-    });
-    // 2. prefix sum (bin-major, chunk-minor keeps triangle order inside a bin)
-    int64_t run = 0;
-    for (int64_t bin = 0; bin < nbins; ++bin) {
-        ws.bin_start[bin] = run;
-        for (int64_t c = 0; c < nchunks; ++c) {
-            int32_t n = counts[c * nbins + bin];
-            counts[c * nbins + bin] = (int32_t)run;  // becomes the write cursor
-            run += n;
-        }
+        ws.bin_start[nb] = run;
+        if ((int64_t)ws.items.size() < run) ws.items.resize(run);
+        int32_t* items = ws.items.data();
+        parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
+            for (int64_t c = c0; c < c1; ++c) {
+                int32_t* cur = counts + c * nb;
+                const int f0 = (int)(c * kChunkTris), f1 = (int)std::min<int64_t>(F, f0 + kChunkTris);
+                for (int f = f0; f < f1; ++f) {
+                    const TriSetup& t = setups[f];
+                    if (t.y0 > t.y1) continue;   // rejected in setup
+                    for (int k = t.y0 >> shift; k <= t.y1 >> shift; ++k) items[cur[k]++] = f;
+                }
+            }
+        });
+        // 4. raster + resolve per band, dynamically scheduled, most loaded first
+        const int64_t* bin_start = ws.bin_start.data();
+        for (int k = 0; k < nb; ++k) ws.order[k] = k;
+        std::stable_sort(ws.order.begin(), ws.order.end(), [&](int64_t p, int64_t q) {
+            return bin_start[p + 1] - bin_start[p] > bin_start[q + 1] - bin_start[q];
+        });
+        const int64_t* order = ws.order.data();
+        float* rast = a.rast + (int64_t)b * H * W * 4;
+        parallel_tasks(nb, [&](int64_t i) {
+            thread_local BandBuffer buf;
+            buf.ensure((size_t)(band >> 1) * tw);
+            const int64_t k = order[i];
+            const int ya = (int)k << shift, yb = std::min(H, ya + band);
+            const int64_t s = bin_start[k], e = bin_start[k + 1];
+            const Extent ext = raster_bin(setups, items + s, e - s, ya, yb, buf.tiles.data(), tw);
+            resolve_bin(rast + (int64_t)ya * W * 4, ya, yb, W, buf.tiles.data(), tw, ext, st);
+            stream_fence(st.stream);
+        });
     }
-    ws.bin_start[nbins] = run;
-    if ((int64_t)ws.items.size() < run) ws.items.resize(run);
-    int32_t* items = ws.items.data();
-    // 3. scatter
-    parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
-        for (int64_t c = c0; c < c1; ++c) {
-            int32_t* cur = counts + c * nbins;
-            const int64_t g1 = std::min(total, (c + 1) * kChunkTris);
-            for (int64_t g = c * kChunkTris; g < g1; ++g) {
-                const TriSetup& t = setups[g];
-                if (t.y0 > t.y1) continue;
-                const int b = (int)(g / F), f = (int)(g % F);
-                for (int band = t.y0 / kBand; band <= t.y1 / kBand; ++band)
-                    items[cur[(int64_t)b * nb + band]++] = f;
-            }
-        }
-    });
-    // 4. raster + resolve per bin. Triangles arrive in increasing id order, so a
-    //    strict depth comparison keeps the lowest id among equal depths.
-    const int64_t* bin_start = ws.bin_start.data();
-    ws.order.resize(nbins);
-    for (int64_t i = 0; i < nbins; ++i) ws.order[i] = i;
-    // dynamic scheduling over all (view, band) bins of the batch, most loaded first
-    std::stable_sort(ws.order.begin(), ws.order.end(), [&](int64_t p, int64_t q) {
-        return bin_start[p + 1] - bin_start[p] > bin_start[q + 1] - bin_start[q];
-    });
-    const int64_t* order = ws.order.data();
-    parallel_tasks(nbins, [&](int64_t lbin) {
-        thread_local std::vector<float> zbuf;
-        thread_local std::vector<int32_t> ibuf;
-        const int stride = W + kPad;   // padded rows: 4-wide SIMD stores may run past x1
-        if ((int64_t)zbuf.size() < (int64_t)kBand * stride) {
-            zbuf.resize((size_t)kBand * stride);
-            ibuf.resize((size_t)kBand * stride);
-        }
-        {
-            const int64_t bin = order[lbin];
-            const int b = (int)(bin / nb), band = (int)(bin % nb);
-            const int ya = band * kBand, yb = std::min(H, ya + kBand);
-            const int rows = yb - ya;
-            float* out = a.rast + ((int64_t)b * H + ya) * W * 4;
-            if (bin_start[bin] == bin_start[bin + 1]) {
-                std::memset(out, 0, sizeof(float) * 4 * (size_t)rows * W);
-                return;
-            }
-            float* zb = zbuf.data();
-            int32_t* ib = ibuf.data();
-            std::fill(zb, zb + (size_t)rows * stride, 2.0f);   // beyond the far plane
-            std::fill(ib, ib + (size_t)rows * stride, -1);
-            const TriSetup* sb = setups + (int64_t)b * F;
-            for (int64_t it = bin_start[bin]; it < bin_start[bin + 1]; ++it) {
-                const int32_t f = items[it];
-                raster_triangle(sb[f], f, ya, yb, zb, ib, stride);
-            }
-            for (int y = ya; y < yb; ++y) {
-                const int32_t* ir = ib + (size_t)(y - ya) * stride;
-                float* orow = a.rast + ((int64_t)b * H + y) * W * 4;
-                const float py = (float)y + 0.5f;
-                auto resolve = [&](int x) {
-                    float* o = orow + 4 * x;
-                    const int32_t f = ir[x];
-                    const TriSetup& t = sb[f];
-                    float e0, e1, e2, u, v;
-                    edge_functions(t, (float)x + 0.5f, py, e0, e1, e2);
-                    perspective_uv(t, e0, e1, e2, u, v);
-                    o[0] = u; o[1] = v; o[2] = fragment_depth(t, e0, e1, e2); o[3] = (float)(f + 1);
-                };
-#if defined(__SSE2__)
-                // 4 ids at a time (rows are padded with -1): skip empty groups
-                const __m128 vz = _mm_setzero_ps();
-                int x = 0;
-                for (; x + 4 <= W; x += 4) {
-                    const unsigned m = (unsigned)_mm_movemask_ps(
-                        _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ir + x))));
-                    if (m == 0xFu) {
-                        float* o = orow + 4 * x;
-                        _mm_storeu_ps(o, vz); _mm_storeu_ps(o + 4, vz);
-                        _mm_storeu_ps(o + 8, vz); _mm_storeu_ps(o + 12, vz);
-                        continue;
-                    }
-                    for (int k = 0; k < 4; ++k) {
-                        if ((m >> k) & 1u) _mm_storeu_ps(orow + 4 * (x + k), vz);
-                        else resolve(x + k);
-                    }
-                }
-                for (; x < W; ++x) {
-                    if (ir[x] >= 0) resolve(x);
-                    else _mm_storeu_ps(orow + 4 * x, vz);
-                }
-#else
-                for (int x = 0; x < W; ++x) {
-                    if (ir[x] >= 0) resolve(x);
-                    else { float* o = orow + 4 * x; o[0] = o[1] = o[2] = o[3] = 0.0f; }
-                }
-#endif
-            }
-        }
-    });
 }
 
 void rasterize_bwd(const RasterizeGradArgs& a) {
@@ -313,6 +354,7 @@ void rasterize_bwd(const RasterizeGradArgs& a) {
                 };
                 const float py = (float)y + 0.5f;
                 for (int x = 0; x < W; ++x) {
+                    if ((x & 3) == 0 && x + 4 <= W && zero_grad4(gr + 4 * x)) { x += 3; continue; }
                     const float id = rr[4 * x + 3];
                     if (!(id > 0.0f)) continue;
                     const float gu = gr[4 * x], gv = gr[4 * x + 1], gz = gr[4 * x + 2];
