@@ -80,55 +80,98 @@ def _eager_extension(*tensors: Tensor):
     return _backend.use_extension(tensors[0])
 
 
+# Coverage spans. On the CPU, rasterize also returns, per image row, the column
+# range outside which the row is empty (int32 [B * H, 2], see
+# cuda_ext/csrc/common/op_args.h); interpolate, antialias and the backward
+# passes use them to skip the empty parts of the image (most of it). They are
+# attached to the rast tensor object together with its version counter, so a
+# view, a copy or an in-place change of rast simply drops them. interpolate's
+# output is marked in the same way as "zero outside these spans", which lets
+# antialias write zeros there instead of copying them. (Writes that bypass the
+# version counter, e.g. through ``.numpy()``, are not supported.)
+_SPANS_ATTR = "_a3d_spans"
+_ZERO_ATTR = "_a3d_zero_outside"
+
+
+def _mark(t: Tensor, attr: str, spans: Tensor | None) -> None:
+    if spans is not None:
+        setattr(t, attr, (t._version, spans))
+
+
+def _marked(t: Tensor, attr: str) -> Tensor | None:
+    info = t.__dict__.get(attr)
+    return info[1] if info is not None and info[0] == t._version else None
+
+
 class _RasterizeFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, ext, pos, faces, height, width):
-        rast = ext.rasterize_fwd(pos, faces, height, width)
-        ctx.ext = ext
+        if pos.device.type == "cpu":
+            rast, spans = ext.rasterize_fwd_spans(pos, faces, height, width)
+        else:
+            rast, spans = ext.rasterize_fwd(pos, faces, height, width), None
+        ctx.ext, ctx.spans = ext, spans
         ctx.save_for_backward(pos, faces, rast)
-        return rast
+        if spans is not None:
+            ctx.mark_non_differentiable(spans)
+        return rast, spans
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_rast):
+    def backward(ctx, grad_rast, _grad_spans):
         pos, faces, rast = ctx.saved_tensors
-        grad_pos = ctx.ext.rasterize_bwd(pos, faces, rast, grad_rast.contiguous()) if ctx.needs_input_grad[1] else None
-        return None, grad_pos, None, None, None
+        if not ctx.needs_input_grad[1]:
+            return None, None, None, None, None
+        return None, ctx.ext.rasterize_bwd(pos, faces, rast, grad_rast.contiguous(), ctx.spans), None, None, None
 
 
 class _InterpolateFn(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, ext, attr, rast, faces):
-        ctx.ext = ext
+    def forward(ctx, ext, attr, rast, faces, spans):
+        ctx.ext, ctx.spans = ext, spans
         ctx.save_for_backward(attr, rast, faces)
-        return ext.interpolate_fwd(attr, rast, faces)
+        return ext.interpolate_fwd(attr, rast, faces, spans)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
         attr, rast, faces = ctx.saved_tensors
-        if not (ctx.needs_input_grad[1] or ctx.needs_input_grad[2]):
-            return None, None, None, None
-        ga, gr = ctx.ext.interpolate_bwd(attr, rast, faces, grad_out.contiguous())
-        return None, (ga if ctx.needs_input_grad[1] else None), (gr if ctx.needs_input_grad[2] else None), None
+        want_a, want_r = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
+        if not (want_a or want_r):
+            return None, None, None, None, None
+        ga, gr = ctx.ext.interpolate_bwd(attr, rast, faces, grad_out.contiguous(), ctx.spans, want_a, want_r)
+        return None, (ga if want_a else None), (gr if want_r else None), None, None
 
 
 class _AntialiasFn(torch.autograd.Function):
+    """On the CPU the forward records its (few, silhouette-only) blends and the
+    backward replays them instead of rescanning rast."""
+
     @staticmethod
-    def forward(ctx, ext, color, rast, pos, faces, topology):
+    def forward(ctx, ext, color, rast, pos, faces, topology, spans, color_zero_outside):
         ctx.ext = ext
+        if color.device.type == "cpu":
+            out, events = ext.antialias_fwd_events(color, rast, pos, faces, topology, spans, color_zero_outside)
+            ctx.save_for_backward(color, pos, events)
+            ctx.recorded = True
+            return out
+        ctx.recorded = False
         ctx.save_for_backward(color, rast, pos, faces, topology)
         return ext.antialias_fwd(color, rast, pos, faces, topology)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        color, rast, pos, faces, topology = ctx.saved_tensors
-        if not (ctx.needs_input_grad[1] or ctx.needs_input_grad[3]):
-            return None, None, None, None, None, None
-        gc, gp = ctx.ext.antialias_bwd(color, rast, pos, faces, topology, grad_out.contiguous())
-        return (None, gc if ctx.needs_input_grad[1] else None, None, gp if ctx.needs_input_grad[3] else None,
-                None, None)
+        want_c, want_p = ctx.needs_input_grad[1], ctx.needs_input_grad[3]
+        if not (want_c or want_p):
+            return (None,) * 8
+        if ctx.recorded:
+            color, pos, events = ctx.saved_tensors
+            gc, gp = ctx.ext.antialias_bwd_events(color, pos, events, grad_out.contiguous(), want_c, want_p)
+        else:
+            color, rast, pos, faces, topology = ctx.saved_tensors
+            gc, gp = ctx.ext.antialias_bwd(color, rast, pos, faces, topology, grad_out.contiguous())
+        return (None, gc if want_c else None, None, gp if want_p else None, None, None, None, None)
 
 
 # --------------------------------------------------------------------------- rasterize
@@ -209,7 +252,9 @@ def rasterize(pos_clip: Tensor, faces: Tensor, resolution) -> Tensor:
     _checks.finite("pos_clip", pos)
     ext = _eager_extension(pos, faces)
     if ext is not None:
-        return _RasterizeFn.apply(ext, pos, faces, height, width)
+        rast, spans = _RasterizeFn.apply(ext, pos, faces, height, width)
+        _mark(rast, _SPANS_ATTR, spans)
+        return rast
     return _rasterize_op(pos, faces, height, width)
 
 
@@ -289,7 +334,10 @@ def interpolate(attr: Tensor, rast: Tensor, faces: Tensor) -> Tensor:
     _checks.faces(faces, attr.shape[-2])
     ext = _eager_extension(attr, rast, faces)
     if ext is not None:
-        return _InterpolateFn.apply(ext, attr, rast, faces)
+        spans = _marked(rast, _SPANS_ATTR)
+        out = _InterpolateFn.apply(ext, attr, rast, faces, spans)
+        _mark(out, _ZERO_ATTR, spans)
+        return out
     return _interpolate_op(attr, rast, faces)
 
 
@@ -494,5 +542,7 @@ def antialias(color: Tensor, rast: Tensor, pos_clip: Tensor, faces: Tensor, topo
         _checks.same_device("topology", topology, "faces", faces)
     ext = _eager_extension(color, rast, pos_clip, faces, topology)
     if ext is not None:
-        return _AntialiasFn.apply(ext, color, rast, pos_clip, faces, topology)
+        spans = _marked(rast, _SPANS_ATTR)
+        zero_outside = spans is not None and _marked(color, _ZERO_ATTR) is spans
+        return _AntialiasFn.apply(ext, color, rast, pos_clip, faces, topology, spans, zero_outside)
     return _antialias_op(color, rast, pos_clip, faces, topology)

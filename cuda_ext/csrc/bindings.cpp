@@ -18,11 +18,21 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.doc() = "avatar3d rasteriser kernels (CPU; CUDA when built with it)";
     m.def("has_cuda", &has_cuda, "True when the CUDA kernels were compiled in");
     m.def("rasterize_fwd", &rasterize_fwd, "rasterize forward");
-    m.def("rasterize_bwd", &rasterize_bwd, "rasterize backward (to clip positions)");
-    m.def("interpolate_fwd", &interpolate_fwd, "interpolate forward");
-    m.def("interpolate_bwd", &interpolate_bwd, "interpolate backward (attr, rast)");
+    m.def("rasterize_fwd_spans", &rasterize_fwd_spans, "rasterize forward, CPU: (rast, coverage spans)");
+    m.def("rasterize_bwd", &rasterize_bwd, "rasterize backward (to clip positions)", py::arg("pos"),
+          py::arg("faces"), py::arg("rast"), py::arg("grad_rast"), py::arg("spans") = py::none());
+    m.def("interpolate_fwd", &interpolate_fwd, "interpolate forward", py::arg("attr"), py::arg("rast"),
+          py::arg("faces"), py::arg("spans") = py::none());
+    m.def("interpolate_bwd", &interpolate_bwd, "interpolate backward (attr, rast; each optional on the CPU)",
+          py::arg("attr"), py::arg("rast"), py::arg("faces"), py::arg("grad_out"), py::arg("spans") = py::none(),
+          py::arg("want_attr") = true, py::arg("want_rast") = true);
     m.def("texture_fwd", &texture_fwd, "texture forward");
     m.def("texture_bwd", &texture_bwd, "texture backward (tex, uv)");
     m.def("antialias_fwd", &antialias_fwd, "antialias forward");
     m.def("antialias_bwd", &antialias_bwd, "antialias backward (color, pos)");
+    m.def("antialias_fwd_events", &antialias_fwd_events, "antialias forward, CPU: (out, recorded blends)",
+          py::arg("color"), py::arg("rast"), py::arg("pos"), py::arg("faces"), py::arg("topo"),
+          py::arg("spans") = py::none(), py::arg("color_zero_outside") = false);
+    m.def("antialias_bwd_events", &antialias_bwd_events,
+          "antialias backward, CPU, from recorded blends (color, pos; each optional)");
 }

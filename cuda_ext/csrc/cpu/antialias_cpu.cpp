@@ -11,9 +11,10 @@
 // straddles a block's top boundary is evaluated again by the lower block, which
 // applies only the writes to its own row (no write races, no position-gradient
 // double counting). Id changes are found with 4-wide compares on a compact
-// per-row id array, so the uniform (mostly empty) parts of the image cost
-// almost nothing. Silhouette bits are computed lazily, only for triangles that
+// per-row id array, only near covered pixels when rasterize's coverage spans
+// are given (a pair with differing ids has a covered pixel). Silhouette bits are computed lazily, only for triangles that
 // actually front an id change (cached per call and view).
+#include <algorithm>
 #include <cstring>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -23,6 +24,7 @@
 #include "../common/raster_math.h"
 #include "kernels_cpu.h"
 #include "parallel_cpu.h"
+#include "simd_cpu.h"
 
 namespace a3d {
 namespace cpu {
@@ -83,13 +85,13 @@ inline bool eval_pair(const View& v, int y, int x, int dy, int dx, AAEvent& ev) 
                    (float)x + 0.5f, (float)y + 0.5f, (float)(x + dx) + 0.5f, (float)(y + dy) + 0.5f, ev, v.sil);
 }
 
-// Ids of one image row, padded: buf[W .. W + 7] = buf[W - 1].
-inline void load_ids(const float* rrow, int W, float* buf) {
-    for (int x = 0; x < W; ++x) buf[x] = rrow[4 * x + 3];
-    for (int x = W; x < W + 8; ++x) buf[x] = buf[W - 1];
+// Ids of columns [x0, x1) of one image row into buf[x0, x1).
+inline void load_ids(const float* rrow, int x0, int x1, float* buf) {
+    for (int x = x0; x < x1; ++x) buf[x] = rrow[4 * x + 3];
 }
 
 // Calls f(x) for every x in [0, n) with a[x] != b[x] (float compare: NaN differs).
+// Reads a[0, n + 3), b[0, n + 3) (the excess is masked).
 template <class Fn>
 inline void for_each_diff(const float* a, const float* b, int n, const Fn& f) {
 #if defined(__SSE2__)
@@ -109,54 +111,93 @@ inline void for_each_diff(const float* a, const float* b, int n, const Fn& f) {
 #endif
 }
 
+// Columns [x0, x1) of global row r that may hold covered pixels (all of the
+// row without spans).
+inline void row_span(const int32_t* spans, int64_t r, int W, int& x0, int& x1) {
+    if (!spans) { x0 = 0; x1 = W; return; }
+    x0 = spans[2 * r]; x1 = spans[2 * r + 1];
+    if (x0 < 0) x0 = 0;
+    if (x1 > W) x1 = W;
+    if (x0 >= x1) x0 = x1 = 0;
+}
+
+// Union (as one range) of two spans; empty when both are.
+inline void span_union(int a0, int a1, int b0, int b1, int& x0, int& x1) {
+    if (a0 >= a1) { x0 = b0; x1 = b1; return; }
+    if (b0 >= b1) { x0 = a0; x1 = a1; return; }
+    x0 = std::min(a0, b0); x1 = std::max(a1, b1);
+}
+
 // Row-block driver. Calls pair(view_index, y, x, dy, dx, writeP, writeQ, own)
 // for every pair with differing ids that touches rows [r0, r1) (global rows
 // b * H + y): own = the pair belongs to this block (its P row is inside);
-// writeP / writeQ = that pixel's row is inside the block. init(r) is called
-// for every row of the block, in order, before any pair writes to it.
+// writeP / writeQ = that pixel's row is inside the block. A pair with
+// differing ids has a covered pixel, so only pairs touching a span are tested.
 struct RowScratch {
-    std::vector<float> a, b, c;
+    std::vector<float> a, b;
     void ensure(int W) {
-        if ((int)a.size() < W + 8) { a.resize(W + 8); b.resize(W + 8); c.resize(W + 8); }
+        if ((int)a.size() < W + 8) { a.resize(W + 8); b.resize(W + 8); }
     }
 };
 
-template <class Init, class Pair>
-inline void process_rows(const float* rast_all, int H, int W, int64_t r0, int64_t r1, const Init& init,
+template <class Pair>
+inline void process_rows(const float* rast_all, const int32_t* spans, int H, int W, int64_t r0, int64_t r1,
                          const Pair& pair) {
     thread_local RowScratch scratch;
     scratch.ensure(W);
-    float* cur = scratch.a.data();
-    float* nxt = scratch.b.data();
-    float* tmp = scratch.c.data();
-    int64_t copied = r0, cur_row = -1;
-    auto ensure_init = [&](int64_t r) { while (copied <= r) init(copied++); };
+    float* ra = scratch.a.data();
+    float* rb = scratch.b.data();
+    // vertical pairs between global rows r - 1 (P) and r (Q) of view b
+    auto vertical = [&](int b, int y, int64_t r, bool wP, bool wQ, bool own) {
+        const float* vr = rast_all + (int64_t)b * H * W * 4;
+        int p0, p1, q0, q1, x0, x1;
+        row_span(spans, r - 1, W, p0, p1);
+        row_span(spans, r, W, q0, q1);
+        span_union(p0, p1, q0, q1, x0, x1);
+        if (x0 >= x1) return;
+        load_ids(vr + (int64_t)(y - 1) * W * 4, x0, x1, ra);
+        load_ids(vr + (int64_t)y * W * 4, x0, x1, rb);
+        for_each_diff(ra + x0, rb + x0, x1 - x0, [&](int k) { pair(b, y - 1, x0 + k, 1, 0, wP, wQ, own); });
+    };
     for (int64_t r = r0; r < r1; ++r) {
         const int b = (int)(r / H), y = (int)(r % H);
         const float* vr = rast_all + (int64_t)b * H * W * 4;
-        ensure_init(r);
-        if (cur_row != r) { load_ids(vr + (int64_t)y * W * 4, W, cur); cur_row = r; }
-        if (r == r0 && y > 0) {
-            // pairs straddling the block's top edge: only the write to row y is ours
-            load_ids(vr + (int64_t)(y - 1) * W * 4, W, tmp);
-            for_each_diff(tmp, cur, W, [&](int x) { pair(b, y - 1, x, 1, 0, false, true, false); });
+        // pairs straddling the block's top edge: only the write to row y is ours
+        if (r == r0 && y > 0) vertical(b, y, r, false, true, false);
+        // horizontal pairs (x, x + 1) with a pixel in the span
+        int s0, s1;
+        row_span(spans, r, W, s0, s1);
+        if (s0 < s1) {
+            const int x0 = std::max(0, s0 - 1), x1 = std::min(W - 1, s1);   // pairs x in [x0, x1)
+            if (x0 < x1) {
+                load_ids(vr + (int64_t)y * W * 4, x0, x1 + 1, ra);
+                for_each_diff(ra + x0, ra + x0 + 1, x1 - x0, [&](int k) { pair(b, y, x0 + k, 0, 1, true, true, true); });
+            }
         }
-        // horizontal pairs (x, x + 1); the padding makes x = W - 1 compare equal
-        for_each_diff(cur, cur + 1, W, [&](int x) { pair(b, y, x, 0, 1, true, true, true); });
-        if (y + 1 < H) {
-            const bool inside = r + 1 < r1;
-            if (inside) ensure_init(r + 1);
-            load_ids(vr + (int64_t)(y + 1) * W * 4, W, nxt);
-            for_each_diff(cur, nxt, W, [&](int x) { pair(b, y, x, 1, 0, true, inside, true); });
-            float* t = cur; cur = nxt; nxt = t;
-            cur_row = r + 1;
-        }
+        // vertical pairs (y, y + 1)
+        if (y + 1 < H) vertical(b, y + 1, r + 1, true, r + 1 < r1, true);
     }
+}
+
+// Records an event (forward: for the backward).
+inline AAEventRec make_rec(const AAEvent& ev, int64_t pP, int64_t pQ, int view) {
+    AAEventRec r;
+    r.t = ev.target ? pQ : pP;
+    r.s = ev.target ? pP : pQ;
+    r.alpha = ev.alpha; r.sign_t = ev.sign_t; r.eF = ev.eF; r.eO = ev.eO;
+    r.fpx = ev.fpx; r.fpy = ev.fpy; r.opx = ev.opx; r.opy = ev.opy;
+    r.va = ev.va; r.vb = ev.vb; r.view = view; r.pad = 0;
+    return r;
 }
 
 }  // namespace
 
-void antialias_fwd(const AntialiasArgs& a) {
+// out = color, then the blends. Each block of rows first copies its rows
+// (streaming stores for large outputs), then evaluates its pairs and applies
+// the writes to its own rows; with `events`, every blend is recorded once (by
+// the block that owns the pair) and the blocks' lists are concatenated in
+// block order. a.out == nullptr: record only (the backward of the custom op).
+void antialias_fwd(const AntialiasArgs& a, std::vector<AAEventRec>* events) {
     const int H = a.H, W = a.W, C = a.C;
     const int64_t rows = (int64_t)a.B * H;
     thread_local std::vector<ProjVert> pvs;
@@ -166,89 +207,106 @@ void antialias_fwd(const AntialiasArgs& a) {
     uint8_t* sil_all = sils.data();
     constexpr int64_t kBlockRows = 32;
     const int64_t nblocks = (rows + kBlockRows - 1) / kBlockRows;
+    std::vector<std::vector<AAEventRec>> recs(events ? (size_t)nblocks : 0);
+    const bool stream = a.out != nullptr && want_stream(rows * W * C * (int64_t)sizeof(float), a.out);
+    const bool stream_zero = stream || want_stream_zero(rows * W * C * (int64_t)sizeof(float));
     parallel_tasks(nblocks, [&](int64_t k) {
         const int64_t r0 = k * kBlockRows, r1 = std::min(rows, (k + 1) * kBlockRows);
-        auto init = [&](int64_t r) {
-            std::memcpy(a.out + r * W * C, a.color + r * W * C, sizeof(float) * (size_t)W * C);
-        };
-        auto pair = [&](int b, int y, int x, int dy, int dx, bool wP, bool wQ, bool) {
+        if (a.out && a.spans && a.color_zero_outside) {
+            // color is 0 outside the spans: write zeros there without reading it
+            for (int64_t r = r0; r < r1; ++r) {
+                int x0, x1;
+                row_span(a.spans, r, W, x0, x1);
+                float* o = a.out + r * W * C;
+                zero_floats(o, (int64_t)x0 * C, stream_zero);
+                copy_floats(o + (int64_t)x0 * C, a.color + (r * W + x0) * C, (int64_t)(x1 - x0) * C, stream);
+                zero_floats(o + (int64_t)x1 * C, (int64_t)(W - x1) * C, stream_zero);
+            }
+            stream_fence(stream_zero);
+        } else if (a.out) {
+            copy_floats(a.out + r0 * W * C, a.color + r0 * W * C, (r1 - r0) * W * C, stream);
+            stream_fence(stream);
+        }
+        std::vector<AAEventRec>* rec = events ? &recs[(size_t)k] : nullptr;
+        auto pair = [&](int b, int y, int x, int dy, int dx, bool wP, bool wQ, bool own) {
             View v{a.rast + (int64_t)b * H * W * 4, pv_all + (a.pos_batched ? (int64_t)b * a.V : 0), a.faces,
                    a.topo, sil_all + (a.pos_batched ? (int64_t)b * a.F : 0), a.V, a.F, H, W};
-            AAEvent ev;
+            AAEvent ev{};
             if (!eval_pair(v, y, x, dy, dx, ev)) return;
-            if (!(ev.target ? wQ : wP)) return;
             const int64_t pP = ((int64_t)b * H + y) * W + x;
             const int64_t pQ = ((int64_t)b * H + y + dy) * W + x + dx;
+            if (own && rec) rec->push_back(make_rec(ev, pP, pQ, a.pos_batched ? b : 0));
+            if (!a.out || !(ev.target ? wQ : wP)) return;
             const int64_t t = ev.target ? pQ : pP, s = ev.target ? pP : pQ;
             float* o = a.out + t * C;
             const float* cs = a.color + t * C;
             const float* co = a.color + s * C;
             for (int c = 0; c < C; ++c) o[c] += ev.alpha * (co[c] - cs[c]);
         };
-        process_rows(a.rast, H, W, r0, r1, init, pair);
+        process_rows(a.rast, a.spans, H, W, r0, r1, pair);
     });
+    if (events) {
+        size_t n = 0;
+        for (const auto& r : recs) n += r.size();
+        events->clear();
+        events->reserve(n);
+        for (const auto& r : recs) events->insert(events->end(), r.begin(), r.end());
+    }
 }
 
-void antialias_bwd(const AntialiasGradArgs& a) {
+// grad_color = grad_out + the blends' terms; grad_pos from the blends'
+// alphas. The events are few (silhouette pixels only): applied serially, in
+// order (deterministic, no partial buffers).
+void antialias_bwd_events(const AntialiasEventGradArgs& a) {
     const int H = a.H, W = a.W, C = a.C, V = a.V;
-    const int64_t rows = (int64_t)a.B * H;
-    const int64_t npos = (a.pos_batched ? (int64_t)a.B : 1) * V * 4;
-    thread_local std::vector<ProjVert> pvs;
-    thread_local std::vector<uint8_t> sils;
-    prepare(a.pos, a.pos_batched ? a.B : 1, V, a.F, H, W, pvs, sils);
-    ProjVert* pv_all = pvs.data();
-    uint8_t* sil_all = sils.data();
-    const int K = (int)std::min<int64_t>(num_threads(), std::max<int64_t>(rows, 1));
-    thread_local PartBuffers tl_buf;   // reused across calls (no fresh pages per call)
-    PartBuffers& buf = tl_buf;        // the caller's instance (workers must not name tl_buf)
-    float* direct = nullptr;
-    if (K == 1) { std::memset(a.grad_pos, 0, sizeof(float) * npos); direct = a.grad_pos; }
-    else buf.init(K, npos);
-    parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
-        for (int64_t k = k0; k < k1; ++k) {
-            float* gbuf = direct ? direct : buf.part((int)k);
-            int64_t lo, hi;
-            split_range(rows, K, (int)k, lo, hi);
-            auto init = [&](int64_t r) {
-                std::memcpy(a.grad_color + r * W * C, a.grad_out + r * W * C, sizeof(float) * (size_t)W * C);
-            };
-            auto pair = [&](int b, int y, int x, int dy, int dx, bool wP, bool wQ, bool own) {
-                const int64_t poff = a.pos_batched ? (int64_t)b * V * 4 : 0;
-                View v{a.rast + (int64_t)b * H * W * 4, pv_all + poff / 4, a.faces, a.topo,
-                       sil_all + (a.pos_batched ? (int64_t)b * a.F : 0), V, a.F, H, W};
-                AAEvent ev;
-                if (!eval_pair(v, y, x, dy, dx, ev)) return;
-                const int64_t pP = ((int64_t)b * H + y) * W + x;
-                const int64_t pQ = ((int64_t)b * H + y + dy) * W + x + dx;
-                const int64_t t = ev.target ? pQ : pP, s = ev.target ? pP : pQ;
-                const bool wT = ev.target ? wQ : wP, wS = ev.target ? wP : wQ;
-                const float* gt = a.grad_out + t * C;   // upstream gradient of the target pixel
-                if (wT) {   // out[t] = c_t + alpha * (c_s - c_t)
-                    float* g = a.grad_color + t * C;
-                    for (int c = 0; c < C; ++c) g[c] -= ev.alpha * gt[c];
-                }
-                if (wS) {
-                    float* g = a.grad_color + s * C;
-                    for (int c = 0; c < C; ++c) g[c] += ev.alpha * gt[c];
-                }
-                if (own) {  // dL/dalpha = g_t . (c_s - c_t)
-                    const float* cs = a.color + t * C;
-                    const float* co = a.color + s * C;
-                    float dot = 0.0f;
-                    for (int c = 0; c < C; ++c) dot += gt[c] * (co[c] - cs[c]);
-                    if (dot != 0.0f) {
-                        const float* posb = a.pos + poff;
-                        float* gpos = gbuf + poff;
-                        float gA[4], gB[4];
-                        aa_pair_grad(posb + 4 * ev.va, posb + 4 * ev.vb, ev, dot, H, W, gA, gB);
-                        for (int c = 0; c < 4; ++c) { gpos[4 * ev.va + c] += gA[c]; gpos[4 * ev.vb + c] += gB[c]; }
-                    }
-                }
-            };
-            process_rows(a.rast, H, W, lo, hi, init, pair);
+    if (a.grad_color) {
+        const int64_t n = (int64_t)a.B * H * W * C;
+        const bool stream = want_stream(n * (int64_t)sizeof(float), a.grad_color);
+        constexpr int64_t kChunk = int64_t(1) << 16;   // floats per task (multiple of 16)
+        parallel_for(0, (n + kChunk - 1) / kChunk, 1, [&](int64_t c0, int64_t c1) {
+            const int64_t lo = c0 * kChunk, hi = std::min(n, c1 * kChunk);
+            copy_floats(a.grad_color + lo, a.grad_out + lo, hi - lo, stream);
+            stream_fence(stream);
+        });
+    }
+    if (a.grad_pos) std::memset(a.grad_pos, 0, sizeof(float) * (size_t)((a.pos_batched ? a.B : 1) * (int64_t)V * 4));
+    for (int64_t i = 0; i < a.n; ++i) {
+        const AAEventRec& r = a.events[i];
+        const float* gt = a.grad_out + r.t * C;   // upstream gradient of the target pixel
+        if (a.grad_color) {   // out[t] = c_t + alpha * (c_s - c_t)
+            float* g = a.grad_color + r.t * C;
+            for (int c = 0; c < C; ++c) g[c] -= r.alpha * gt[c];
+            g = a.grad_color + r.s * C;
+            for (int c = 0; c < C; ++c) g[c] += r.alpha * gt[c];
         }
-    });
-    if (!direct) buf.reduce(a.grad_pos);
+        if (a.grad_pos) {     // dL/dalpha = g_t . (c_s - c_t)
+            const float* cs = a.color + r.t * C;
+            const float* co = a.color + r.s * C;
+            float dot = 0.0f;
+            for (int c = 0; c < C; ++c) dot += gt[c] * (co[c] - cs[c]);
+            if (dot == 0.0f) continue;
+            AAEvent ev{};
+            ev.sign_t = r.sign_t; ev.eF = r.eF; ev.eO = r.eO;
+            ev.fpx = r.fpx; ev.fpy = r.fpy; ev.opx = r.opx; ev.opy = r.opy;
+            const int64_t poff = (int64_t)r.view * V * 4;
+            const float* posb = a.pos + poff;
+            float* gpos = a.grad_pos + poff;
+            float gA[4], gB[4];
+            aa_pair_grad(posb + 4 * r.va, posb + 4 * r.vb, ev, dot, H, W, gA, gB);
+            for (int c = 0; c < 4; ++c) { gpos[4 * r.va + c] += gA[c]; gpos[4 * r.vb + c] += gB[c]; }
+        }
+    }
+}
+
+// The custom op's backward (no recorded events): record them, then as above.
+void antialias_bwd(const AntialiasGradArgs& a) {
+    AntialiasArgs f{a.color, a.rast, a.pos, a.faces, a.topo, nullptr, a.B, a.V, a.F, a.H, a.W, a.C, a.pos_batched,
+                    nullptr, 0};
+    thread_local std::vector<AAEventRec> events;
+    antialias_fwd(f, &events);
+    AntialiasEventGradArgs g{a.color, a.pos, events.data(), (int64_t)events.size(), a.grad_out, a.grad_color,
+                             a.grad_pos, a.B, a.V, a.H, a.W, a.C, a.pos_batched};
+    antialias_bwd_events(g);
 }
 
 }  // namespace cpu

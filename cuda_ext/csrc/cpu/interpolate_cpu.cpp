@@ -2,7 +2,9 @@
 // barycentrics (forward + sparse backward) on the CPU.
 //
 // Both passes walk the image in groups of 4 pixels and skip groups without a
-// covered pixel after one test of their id bits (most of a typical image), and
+// covered pixel after one test of their id bits (most of a typical image) --
+// with rasterize's coverage spans, the empty parts of rows are not even read --
+// and
 // are compiled for the common channel counts so the per-pixel channel loops
 // unroll and vectorise.
 #include <cstring>
@@ -10,6 +12,7 @@
 #include "../common/raster_math.h"
 #include "kernels_cpu.h"
 #include "parallel_cpu.h"
+#include "simd_cpu.h"
 
 namespace a3d {
 namespace cpu {
@@ -32,82 +35,116 @@ inline bool empty4(const float* r) {
     return (a | b | c | d) == 0u;
 }
 
+// Columns [x0, x1) of global row r that may hold covered pixels.
+inline void row_span(const int32_t* spans, int64_t r, int W, int& x0, int& x1) {
+    if (!spans) { x0 = 0; x1 = W; return; }
+    x0 = spans[2 * r]; x1 = spans[2 * r + 1];
+    if (x0 < 0) x0 = 0;
+    if (x1 > W) x1 = W;
+    if (x0 >= x1) x0 = x1 = 0;
+}
+
 // CC > 0: the channel count, known at compile time; CC == 0: a.C at run time.
 template <int CC>
 void interpolate_fwd_impl(const InterpolateArgs& a) {
     const int H = a.H, W = a.W, C = CC > 0 ? CC : a.C, V = a.V;
     const int64_t rows = (int64_t)a.B * H;
+    const bool sz = want_stream_zero(rows * W * C * (int64_t)sizeof(float));
     parallel_for(0, rows, 8, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
             const int b = (int)(r / H);
             const float* ab = a.attr + (a.attr_batched ? (int64_t)b * V * C : 0);
             const float* rr = a.rast + r * W * 4;
             float* orow = a.out + r * W * C;
-            std::memset(orow, 0, sizeof(float) * (size_t)W * C);
-            for (int x = 0; x < W; ++x) {
-                if ((x & 3) == 0 && x + 4 <= W && empty4(rr + 4 * x)) { x += 3; continue; }
+            int xa, xb;
+            row_span(a.spans, r, W, xa, xb);
+            // outside the span: zeros without reading rast
+            zero_floats(orow, (int64_t)xa * C, sz);
+            zero_floats(orow + (int64_t)xb * C, (int64_t)(W - xb) * C, sz);
+            for (int x = xa; x < xb; ++x) {
+                float* o = orow + (int64_t)x * C;
+                if (x + 4 <= xb && empty4(rr + 4 * x)) {
+                    std::memset(o, 0, sizeof(float) * 4 * C);
+                    x += 3;
+                    continue;
+                }
                 const int32_t* fv;
-                if (!pixel_face(rr + 4 * x, a.faces, a.F, V, fv)) continue;
+                if (!pixel_face(rr + 4 * x, a.faces, a.F, V, fv)) {
+                    for (int c = 0; c < C; ++c) o[c] = 0.0f;
+                    continue;
+                }
                 const float u = rr[4 * x], v = rr[4 * x + 1], w0 = 1.0f - u - v;
                 const float* a0 = ab + (int64_t)fv[0] * C;
                 const float* a1 = ab + (int64_t)fv[1] * C;
                 const float* a2 = ab + (int64_t)fv[2] * C;
-                float* o = orow + (int64_t)x * C;
                 for (int c = 0; c < C; ++c) o[c] = a0[c] * w0 + a1[c] * u + a2[c] * v;
             }
         }
+        stream_fence(sz);
     });
 }
 
-template <int CC>
+// SKIP_ATTR: grad_attr not wanted; a.grad_rast == nullptr: grad_rast not wanted.
+template <int CC, bool SKIP_ATTR>
 void interpolate_bwd_impl(const InterpolateGradArgs& a) {
     const int H = a.H, W = a.W, C = CC > 0 ? CC : a.C, V = a.V;
     const int64_t rows = (int64_t)a.B * H;
     const int64_t nattr = (a.attr_batched ? (int64_t)a.B : 1) * V * C;
-    const int K = (int)std::min<int64_t>(num_threads(), std::max<int64_t>(rows, 1));
+    const int K = SKIP_ATTR ? 1 : (int)std::min<int64_t>(num_threads(), std::max<int64_t>(rows, 1));
     thread_local PartBuffers tl_buf;   // reused across calls (no fresh pages per call)
     PartBuffers& buf = tl_buf;        // the caller's instance (workers must not name tl_buf)
     float* direct = nullptr;
-    if (K == 1) { std::memset(a.grad_attr, 0, sizeof(float) * nattr); direct = a.grad_attr; }
-    else buf.init(K, nattr);
-    parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
-        for (int64_t k = k0; k < k1; ++k) {
-            float* g = direct ? direct : buf.part((int)k);
-            int64_t lo, hi;
-            split_range(rows, K, (int)k, lo, hi);
-            for (int64_t r = lo; r < hi; ++r) {
-                const int b = (int)(r / H);
-                const int64_t aoff = a.attr_batched ? (int64_t)b * V * C : 0;
-                const float* ab = a.attr + aoff;
-                float* gb = g + aoff;
-                const float* rr = a.rast + r * W * 4;
-                const float* go = a.grad_out + r * W * C;
-                float* gr = a.grad_rast + r * W * 4;
-                int x = 0;
-                while (x < W) {
-                    if (x + 4 <= W && empty4(rr + 4 * x)) {
-                        std::memset(gr + 4 * x, 0, sizeof(float) * 16);
-                        x += 4;
-                        continue;
-                    }
-                    const int xe = x + 4 <= W ? x + 4 : W;
-                    for (; x < xe; ++x) {
-                        float* gp = gr + 4 * x;
-                        gp[0] = gp[1] = gp[2] = gp[3] = 0.0f;
-                        const int32_t* fv;
-                        if (!pixel_face(rr + 4 * x, a.faces, a.F, V, fv)) continue;
-                        const float u = rr[4 * x], v = rr[4 * x + 1], w0 = 1.0f - u - v;
-                        const float* a0 = ab + (int64_t)fv[0] * C;
-                        const float* a1 = ab + (int64_t)fv[1] * C;
-                        const float* a2 = ab + (int64_t)fv[2] * C;
+    if (!SKIP_ATTR) {
+        if (K == 1) { std::memset(a.grad_attr, 0, sizeof(float) * nattr); direct = a.grad_attr; }
+        else buf.init(K, nattr);
+    }
+    const bool sz = want_stream_zero(rows * W * 4 * (int64_t)sizeof(float));
+    auto run_rows = [&](float* g, int64_t lo, int64_t hi) {
+        for (int64_t r = lo; r < hi; ++r) {
+            const int b = (int)(r / H);
+            const int64_t aoff = a.attr_batched ? (int64_t)b * V * C : 0;
+            const float* ab = a.attr + aoff;
+            float* gb = SKIP_ATTR ? nullptr : g + aoff;
+            const float* rr = a.rast + r * W * 4;
+            const float* go = a.grad_out + r * W * C;
+            float* gr = a.grad_rast ? a.grad_rast + r * W * 4 : nullptr;
+            int xa, xb;
+            row_span(a.spans, r, W, xa, xb);
+            if (gr) {
+                zero_floats(gr, 4 * (int64_t)xa, sz);
+                zero_floats(gr + 4 * (int64_t)xb, 4 * (int64_t)(W - xb), sz);
+            }
+            int x = xa;
+            while (x < xb) {
+                if (x + 4 <= xb && empty4(rr + 4 * x)) {
+                    if (gr) std::memset(gr + 4 * x, 0, sizeof(float) * 16);
+                    x += 4;
+                    continue;
+                }
+                const int xe = x + 4 <= xb ? x + 4 : xb;
+                for (; x < xe; ++x) {
+                    float* gp = gr ? gr + 4 * x : nullptr;
+                    if (gp) gp[0] = gp[1] = gp[2] = gp[3] = 0.0f;
+                    const int32_t* fv;
+                    if (!pixel_face(rr + 4 * x, a.faces, a.F, V, fv)) continue;
+                    const float u = rr[4 * x], v = rr[4 * x + 1], w0 = 1.0f - u - v;
+                    const float* a0 = ab + (int64_t)fv[0] * C;
+                    const float* a1 = ab + (int64_t)fv[1] * C;
+                    const float* a2 = ab + (int64_t)fv[2] * C;
+                    const float* gx = go + (int64_t)x * C;
+                    if (!SKIP_ATTR) {
                         float* g0 = gb + (int64_t)fv[0] * C;
                         float* g1 = gb + (int64_t)fv[1] * C;
                         float* g2 = gb + (int64_t)fv[2] * C;
-                        const float* gx = go + (int64_t)x * C;
-                        float gu = 0.0f, gv = 0.0f;
                         for (int c = 0; c < C; ++c) {
                             const float gc = gx[c];
                             g0[c] += gc * w0; g1[c] += gc * u; g2[c] += gc * v;
+                        }
+                    }
+                    if (gp) {
+                        float gu = 0.0f, gv = 0.0f;
+                        for (int c = 0; c < C; ++c) {
+                            const float gc = gx[c];
                             gu += gc * (a1[c] - a0[c]);
                             gv += gc * (a2[c] - a0[c]);
                         }
@@ -116,8 +153,26 @@ void interpolate_bwd_impl(const InterpolateGradArgs& a) {
                 }
             }
         }
+        stream_fence(sz);
+    };
+    if (SKIP_ATTR) {   // rows are independent: plain row-parallel
+        parallel_for(0, rows, 8, [&](int64_t lo, int64_t hi) { run_rows(nullptr, lo, hi); });
+        return;
+    }
+    parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
+        for (int64_t k = k0; k < k1; ++k) {
+            int64_t lo, hi;
+            split_range(rows, K, (int)k, lo, hi);
+            run_rows(direct ? direct : buf.part((int)k), lo, hi);
+        }
     });
     if (!direct) buf.reduce(a.grad_attr);
+}
+
+template <int CC>
+void interpolate_bwd_cc(const InterpolateGradArgs& a) {
+    if (a.skip_attr) interpolate_bwd_impl<CC, true>(a);
+    else interpolate_bwd_impl<CC, false>(a);
 }
 
 }  // namespace
@@ -135,12 +190,12 @@ void interpolate_fwd(const InterpolateArgs& a) {
 
 void interpolate_bwd(const InterpolateGradArgs& a) {
     switch (a.C) {
-        case 1: interpolate_bwd_impl<1>(a); break;
-        case 2: interpolate_bwd_impl<2>(a); break;
-        case 3: interpolate_bwd_impl<3>(a); break;
-        case 4: interpolate_bwd_impl<4>(a); break;
-        case 8: interpolate_bwd_impl<8>(a); break;
-        default: interpolate_bwd_impl<0>(a);
+        case 1: interpolate_bwd_cc<1>(a); break;
+        case 2: interpolate_bwd_cc<2>(a); break;
+        case 3: interpolate_bwd_cc<3>(a); break;
+        case 4: interpolate_bwd_cc<4>(a); break;
+        case 8: interpolate_bwd_cc<8>(a); break;
+        default: interpolate_bwd_cc<0>(a);
     }
 }
 

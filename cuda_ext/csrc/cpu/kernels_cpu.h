@@ -2,6 +2,8 @@
 // no tensors: the torch glue in csrc/torch does the checks and allocation.
 #pragma once
 
+#include <vector>
+
 #include "../common/op_args.h"
 
 namespace a3d {
@@ -13,7 +15,10 @@ void interpolate_fwd(const InterpolateArgs& a);
 void interpolate_bwd(const InterpolateGradArgs& a);
 void texture_fwd(const TextureArgs& a);
 void texture_bwd(const TextureGradArgs& a);
-void antialias_fwd(const AntialiasArgs& a);
+// events != nullptr: also records every blend (in a deterministic order) for
+// antialias_bwd_events().
+void antialias_fwd(const AntialiasArgs& a, std::vector<AAEventRec>* events = nullptr);
+void antialias_bwd_events(const AntialiasEventGradArgs& a);
 void antialias_bwd(const AntialiasGradArgs& a);
 
 }  // namespace cpu

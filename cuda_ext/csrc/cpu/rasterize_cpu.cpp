@@ -142,9 +142,25 @@ inline bool zero_grad4(const float* g) {
 #endif
 }
 
+// The part of setup_projected() the backward needs (same arithmetic; no
+// bounding box: the pixel's id says the triangle was drawn).
+inline bool setup_grad(const ProjVert& v0, const ProjVert& v1, const ProjVert& v2, TriSetup& t) {
+    if (!(v0.ok && v1.ok && v2.ok)) return false;
+    t.s0x = v0.sx; t.s0y = v0.sy;
+    t.d1x = v1.sx - v0.sx; t.d1y = v1.sy - v0.sy;
+    t.d2x = v2.sx - v0.sx; t.d2y = v2.sy - v0.sy;
+    t.A = t.d1x * t.d2y - t.d1y * t.d2x;
+    if (!(t.A != 0.0f) || !a3d_isfinite(t.A)) return false;
+    t.invA = 1.0f / t.A;
+    t.zw0 = v0.zw; t.zw1 = v1.zw; t.zw2 = v2.zw;
+    t.iw0 = v0.iw; t.iw1 = v1.iw; t.iw2 = v2.iw;
+    return true;
+}
+
 // Output stores: streaming for outputs that cannot stay in cache (want_stream).
 struct Store4 {
-    bool stream;
+    bool stream;        // all stores
+    bool stream_zero;   // the zero fills of empty parts
     void operator()(float* o, const float* v) const {  // 4 floats, o 16-byte aligned when streaming
 #if defined(__SSE2__)
         if (stream) { _mm_stream_ps(o, _mm_loadu_ps(v)); return; }
@@ -153,7 +169,7 @@ struct Store4 {
     }
     void zero(float* o, size_t nfloats) const {  // nfloats multiple of 4
 #if defined(__SSE2__)
-        if (stream) {
+        if (stream || stream_zero) {
             for (size_t i = 0; i < nfloats; i += 4) _mm_stream_ps(o + i, _mm_setzero_ps());
             return;
         }
@@ -163,11 +179,15 @@ struct Store4 {
 };
 
 // Write the band's output rows [ya, yb) (each pixel exactly once: (u, v, z, id)
-// for covered pixels, zeros elsewhere) and reset the touched tiles.
-void resolve_bin(float* out, int ya, int yb, int W, Tile* tiles, int tw, Extent ext, const Store4& st) {
+// for covered pixels, zeros elsewhere), their coverage spans (when spans !=
+// nullptr: [rows][2]) and reset the touched tiles.
+void resolve_bin(float* out, int ya, int yb, int W, Tile* tiles, int tw, Extent ext, const Store4& st,
+                 int32_t* spans) {
     const int rows = yb - ya;
     if (ext.tx0 > ext.tx1) {
         st.zero(out, 4 * (size_t)rows * W);
+        if (spans)
+            for (int r = 0; r < rows; ++r) spans[2 * r] = spans[2 * r + 1] = 0;
         return;
     }
     Tile clean;
@@ -180,6 +200,7 @@ void resolve_bin(float* out, int ya, int yb, int W, Tile* tiles, int tw, Extent 
         st.zero(orow + 4 * (size_t)xb, 4 * (size_t)(W - xb));
         const Tile* trow = tiles + (int64_t)(r >> 1) * tw;
         const int h = 4 * (r & 1);
+        int sx0 = W, sx1 = 0;
         for (int tx = ext.tx0; tx <= ext.tx1; ++tx) {
             const float* z = reinterpret_cast<const float*>(&trow[tx].z) + h;
             const float* id = reinterpret_cast<const float*>(&trow[tx].id) + h;
@@ -191,6 +212,13 @@ void resolve_bin(float* out, int ya, int yb, int W, Tile* tiles, int tw, Extent 
 #if defined(__SSE2__)
             __m128 c0 = _mm_load_ps(u), c1 = _mm_load_ps(v), c3 = _mm_load_ps(id);
             __m128 c2 = _mm_and_ps(_mm_load_ps(z), _mm_cmpneq_ps(c3, _mm_setzero_ps()));
+            {
+                unsigned m = (unsigned)_mm_movemask_ps(_mm_cmpneq_ps(c3, _mm_setzero_ps())) & ((1u << n) - 1u);
+                if (m) {
+                    sx0 = std::min(sx0, 4 * tx + __builtin_ctz(m));
+                    sx1 = std::max(sx1, 4 * tx + 32 - __builtin_clz(m));
+                }
+            }
             _MM_TRANSPOSE4_PS(c0, c1, c2, c3);
             _mm_storeu_ps(px, c0); _mm_storeu_ps(px + 4, c1);
             _mm_storeu_ps(px + 8, c2); _mm_storeu_ps(px + 12, c3);
@@ -198,9 +226,14 @@ void resolve_bin(float* out, int ya, int yb, int W, Tile* tiles, int tw, Extent 
             for (int k = 0; k < 4; ++k) {
                 px[4 * k] = u[k]; px[4 * k + 1] = v[k];
                 px[4 * k + 2] = id[k] != 0.0f ? z[k] : 0.0f; px[4 * k + 3] = id[k];
+                if (k < n && id[k] != 0.0f) { sx0 = std::min(sx0, 4 * tx + k); sx1 = std::max(sx1, 4 * tx + k + 1); }
             }
 #endif
             for (int k = 0; k < n; ++k) st(o + 4 * k, px + 4 * k);
+        }
+        if (spans) {
+            spans[2 * r] = sx0 < sx1 ? sx0 : 0;
+            spans[2 * r + 1] = sx0 < sx1 ? sx1 : 0;
         }
         if ((r & 1) || r + 1 == rows) {
             Tile* w = tiles + (int64_t)(r >> 1) * tw;
@@ -224,7 +257,9 @@ void rasterize_fwd(const RasterizeArgs& a) {
     ws.order.resize(nb);
     TriSetup* setups = ws.setups.data();
     ProjVert* pv = ws.verts.data();
-    const Store4 st{want_stream((int64_t)a.B * H * W * 4 * (int64_t)sizeof(float), a.rast)};
+    const int64_t out_bytes = (int64_t)a.B * H * W * 4 * (int64_t)sizeof(float);
+    const bool stream = want_stream(out_bytes, a.rast);
+    const Store4 st{stream, stream || (want_stream_zero(out_bytes) && reinterpret_cast<uintptr_t>(a.rast) % 16 == 0)};
     // One view at a time: its setups (72 bytes per triangle) stay in cache
     // between the passes.
     for (int b = 0; b < a.B; ++b) {
@@ -290,8 +325,9 @@ void rasterize_fwd(const RasterizeArgs& a) {
             const int ya = (int)k << shift, yb = std::min(H, ya + band);
             const int64_t s = bin_start[k], e = bin_start[k + 1];
             const Extent ext = raster_bin(setups, items + s, e - s, ya, yb, buf.tiles.data(), tw);
-            resolve_bin(rast + (int64_t)ya * W * 4, ya, yb, W, buf.tiles.data(), tw, ext, st);
-            stream_fence(st.stream);
+            resolve_bin(rast + (int64_t)ya * W * 4, ya, yb, W, buf.tiles.data(), tw, ext, st,
+                        a.spans ? a.spans + 2 * ((int64_t)b * H + ya) : nullptr);
+            stream_fence(st.stream || st.stream_zero);
         });
     }
 }
@@ -353,8 +389,13 @@ void rasterize_bwd(const RasterizeGradArgs& a) {
                     }
                 };
                 const float py = (float)y + 0.5f;
-                for (int x = 0; x < W; ++x) {
-                    if ((x & 3) == 0 && x + 4 <= W && zero_grad4(gr + 4 * x)) { x += 3; continue; }
+                int xa = 0, xb = W;
+                if (a.spans) {
+                    xa = std::max(0, a.spans[2 * r]);
+                    xb = std::min(W, a.spans[2 * r + 1]);
+                }
+                for (int x = xa; x < xb; ++x) {
+                    if ((x & 3) == 0 && x + 4 <= xb && zero_grad4(gr + 4 * x)) { x += 3; continue; }
                     const float id = rr[4 * x + 3];
                     if (!(id > 0.0f)) continue;
                     const float gu = gr[4 * x], gv = gr[4 * x + 1], gz = gr[4 * x + 2];
@@ -366,7 +407,7 @@ void rasterize_bwd(const RasterizeGradArgs& a) {
                         last_f = f;
                         fv = a.faces + 3 * (int64_t)f;
                         last_ok = fv[0] >= 0 && fv[0] < V && fv[1] >= 0 && fv[1] < V && fv[2] >= 0 && fv[2] < V &&
-                                  setup_projected(vb[fv[0]], vb[fv[1]], vb[fv[2]], H, W, t);
+                                  setup_grad(vb[fv[0]], vb[fv[1]], vb[fv[2]], t);
                         if (last_ok) {
                             g1x = t.d2y * t.invA; g1y = -t.d2x * t.invA;
                             g2x = -t.d1y * t.invA; g2y = t.d1x * t.invA;

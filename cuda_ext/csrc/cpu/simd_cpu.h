@@ -10,6 +10,7 @@
 #pragma once
 
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -41,6 +42,20 @@ inline v8f splat8(float x) { return v8f{x, x, x, x, x, x, x, x}; }
 // every output line (otherwise as costly as the write itself).
 constexpr int64_t kStreamBytes = int64_t(32) << 20;
 
+// Zero fills of outputs at least this large (the empty parts of an image,
+// which the following ops skip) also use streaming stores: they are not read
+// back soon, so they should not evict what is.
+constexpr int64_t kStreamZeroBytes = int64_t(2) << 20;
+
+inline bool want_stream_zero(int64_t bytes) {
+#if defined(__SSE2__)
+    return bytes >= kStreamZeroBytes;
+#else
+    (void)bytes;
+    return false;
+#endif
+}
+
 inline bool want_stream(int64_t bytes, const void* dst) {
 #if defined(__SSE2__)
     return bytes >= kStreamBytes && reinterpret_cast<uintptr_t>(dst) % 16 == 0;
@@ -58,6 +73,44 @@ inline void stream_fence(bool stream) {
 #else
     (void)stream;
 #endif
+}
+
+// dst[0, n) = src[0, n), with streaming stores when `stream` (see want_stream;
+// follow with stream_fence).
+inline void copy_floats(float* dst, const float* src, int64_t n, bool stream) {
+#if defined(__SSE2__)
+    if (stream) {
+        int64_t i = 0;
+        for (; i < n && (reinterpret_cast<uintptr_t>(dst + i) & 15u) != 0u; ++i) dst[i] = src[i];
+        for (; i + 16 <= n; i += 16) {
+            const __m128 a = _mm_loadu_ps(src + i), b = _mm_loadu_ps(src + i + 4);
+            const __m128 c = _mm_loadu_ps(src + i + 8), d = _mm_loadu_ps(src + i + 12);
+            _mm_stream_ps(dst + i, a); _mm_stream_ps(dst + i + 4, b);
+            _mm_stream_ps(dst + i + 8, c); _mm_stream_ps(dst + i + 12, d);
+        }
+        for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+        for (; i < n; ++i) dst[i] = src[i];
+        return;
+    }
+#endif
+    (void)stream;
+    memcpy(dst, src, sizeof(float) * (size_t)n);
+}
+
+// dst[0, n) = 0 (streaming like copy_floats).
+inline void zero_floats(float* dst, int64_t n, bool stream) {
+#if defined(__SSE2__)
+    if (stream) {
+        int64_t i = 0;
+        for (; i < n && (reinterpret_cast<uintptr_t>(dst + i) & 15u) != 0u; ++i) dst[i] = 0.0f;
+        const __m128 z = _mm_setzero_ps();
+        for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, z);
+        for (; i < n; ++i) dst[i] = 0.0f;
+        return;
+    }
+#endif
+    (void)stream;
+    memset(dst, 0, sizeof(float) * (size_t)n);
 }
 
 }  // namespace cpu

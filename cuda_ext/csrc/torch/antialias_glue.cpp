@@ -72,5 +72,56 @@ std::tuple<at::Tensor, at::Tensor> antialias_bwd(const at::Tensor& color, const 
     return {grad_color, grad_pos};
 }
 
+// CPU only: the forward plus its recorded blends (an opaque uint8 tensor of
+// AAEventRec) for antialias_bwd_events.
+std::tuple<at::Tensor, at::Tensor> antialias_fwd_events(const at::Tensor& color, const at::Tensor& rast,
+                                                        const at::Tensor& pos, const at::Tensor& faces,
+                                                        const at::Tensor& topo, const OptTensor& spans,
+                                                        bool color_zero_outside) {
+    AntialiasArgs a = make_args(color, rast, pos, faces, topo);
+    TORCH_CHECK(color.device().is_cpu(), "antialias_fwd_events is CPU only");
+    a.spans = spans_ptr(spans, (int64_t)a.B * a.H, color);
+    a.color_zero_outside = color_zero_outside ? 1 : 0;
+    auto out = pooled_empty_like(color);
+    a.out = out.data_ptr<float>();
+    thread_local std::vector<AAEventRec> events;
+    cpu::antialias_fwd(a, &events);
+    auto ev = at::empty({(int64_t)(events.size() * sizeof(AAEventRec))}, color.options().dtype(at::kByte));
+    if (!events.empty()) std::memcpy(ev.data_ptr<uint8_t>(), events.data(), events.size() * sizeof(AAEventRec));
+    return {out, ev};
+}
+
+// Backward from the events of antialias_fwd_events (same color, pos).
+// want_color / want_pos false: that output is an empty tensor (not computed).
+std::tuple<at::Tensor, at::Tensor> antialias_bwd_events(const at::Tensor& color, const at::Tensor& pos,
+                                                        const at::Tensor& events, const at::Tensor& grad_out,
+                                                        bool want_color, bool want_pos) {
+    A3D_CHECK_INPUT(color, at::kFloat);
+    A3D_CHECK_INPUT(pos, at::kFloat);
+    A3D_CHECK_INPUT(events, at::kByte);
+    A3D_CHECK_INPUT(grad_out, at::kFloat);
+    TORCH_CHECK(color.device().is_cpu() && pos.device().is_cpu() && events.device().is_cpu() &&
+                    grad_out.device().is_cpu(), "antialias_bwd_events is CPU only");
+    TORCH_CHECK(color.dim() == 4 && grad_out.sizes() == color.sizes(), "grad_out must match color");
+    TORCH_CHECK(pos.dim() == 2 || (pos.dim() == 3 && pos.size(0) == color.size(0)), "bad pos ", pos.sizes());
+    TORCH_CHECK(events.dim() == 1 && events.numel() % (int64_t)sizeof(AAEventRec) == 0, "bad events");
+    const bool pb = pos.dim() == 3;
+    at::Tensor grad_color = want_color ? pooled_empty_like(color) : at::empty({0}, color.options());
+    at::Tensor grad_pos = want_pos ? pooled_empty_like(pos) : at::empty({0}, pos.options());
+    AntialiasEventGradArgs a{};
+    a.color = color.data_ptr<float>();
+    a.pos = pos.data_ptr<float>();
+    a.events = reinterpret_cast<const AAEventRec*>(events.data_ptr<uint8_t>());
+    a.n = events.numel() / (int64_t)sizeof(AAEventRec);
+    a.grad_out = grad_out.data_ptr<float>();
+    a.grad_color = want_color ? grad_color.data_ptr<float>() : nullptr;
+    a.grad_pos = want_pos ? grad_pos.data_ptr<float>() : nullptr;
+    a.B = (int)color.size(0); a.H = (int)color.size(1); a.W = (int)color.size(2); a.C = (int)color.size(3);
+    a.V = (int)pos.size(pb ? 1 : 0);
+    a.pos_batched = pb ? 1 : 0;
+    cpu::antialias_bwd_events(a);
+    return {grad_color, grad_pos};
+}
+
 }  // namespace glue
 }  // namespace a3d

@@ -26,14 +26,32 @@
 namespace a3d {
 namespace glue {
 
+using OptTensor = c10::optional<at::Tensor>;
+
+// Coverage spans (see op_args.h) for a CPU kernel: int32 [rows, 2], or nullptr.
+inline const int32_t* spans_ptr(const OptTensor& spans, int64_t rows, const at::Tensor& like) {
+    if (!spans.has_value() || !spans->defined() || !like.device().is_cpu()) return nullptr;
+    const at::Tensor& s = *spans;
+    TORCH_CHECK(s.scalar_type() == at::kInt && s.is_contiguous() && s.device().is_cpu() && s.dim() == 2 &&
+                    s.size(0) == rows && s.size(1) == 2,
+                "spans must be a contiguous int32 CPU tensor [", rows, ", 2], got ", s.sizes());
+    return s.data_ptr<int32_t>();
+}
+
 // rasterize: pos [B,V,4] f32, faces [F,3] i32 -> rast [B,H,W,4]
 at::Tensor rasterize_fwd(const at::Tensor& pos, const at::Tensor& faces, int64_t height, int64_t width);
 at::Tensor rasterize_bwd(const at::Tensor& pos, const at::Tensor& faces, const at::Tensor& rast,
-                         const at::Tensor& grad_rast);
+                         const at::Tensor& grad_rast, const OptTensor& spans);
+// CPU: rast and its coverage spans int32 [B * H, 2]
+std::tuple<at::Tensor, at::Tensor> rasterize_fwd_spans(const at::Tensor& pos, const at::Tensor& faces,
+                                                       int64_t height, int64_t width);
 // interpolate: attr [B,V,C] or [V,C], rast [B,H,W,4], faces -> [B,H,W,C]
-at::Tensor interpolate_fwd(const at::Tensor& attr, const at::Tensor& rast, const at::Tensor& faces);
+at::Tensor interpolate_fwd(const at::Tensor& attr, const at::Tensor& rast, const at::Tensor& faces,
+                           const OptTensor& spans);
+// want_attr / want_rast false (CPU): that output is an empty tensor (not computed)
 std::tuple<at::Tensor, at::Tensor> interpolate_bwd(const at::Tensor& attr, const at::Tensor& rast,
-                                                   const at::Tensor& faces, const at::Tensor& grad_out);
+                                                   const at::Tensor& faces, const at::Tensor& grad_out,
+                                                   const OptTensor& spans, bool want_attr, bool want_rast);
 // texture: tex [Bt,Ht,Wt,C], uv [B,H,W,2] -> [B,H,W,C]; filter 0 nearest 1 bilinear; boundary 0 clamp 1 wrap
 at::Tensor texture_fwd(const at::Tensor& tex, const at::Tensor& uv, int64_t filter, int64_t boundary);
 std::tuple<at::Tensor, at::Tensor> texture_bwd(const at::Tensor& tex, const at::Tensor& uv,
@@ -44,6 +62,14 @@ at::Tensor antialias_fwd(const at::Tensor& color, const at::Tensor& rast, const 
 std::tuple<at::Tensor, at::Tensor> antialias_bwd(const at::Tensor& color, const at::Tensor& rast,
                                                  const at::Tensor& pos, const at::Tensor& faces,
                                                  const at::Tensor& topo, const at::Tensor& grad_out);
+// antialias, CPU eager path: the forward records its blends; the backward replays them.
+std::tuple<at::Tensor, at::Tensor> antialias_fwd_events(const at::Tensor& color, const at::Tensor& rast,
+                                                        const at::Tensor& pos, const at::Tensor& faces,
+                                                        const at::Tensor& topo, const OptTensor& spans,
+                                                        bool color_zero_outside);
+std::tuple<at::Tensor, at::Tensor> antialias_bwd_events(const at::Tensor& color, const at::Tensor& pos,
+                                                        const at::Tensor& events, const at::Tensor& grad_out,
+                                                        bool want_color, bool want_pos);
 
 bool has_cuda();
 

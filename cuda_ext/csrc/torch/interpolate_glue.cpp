@@ -26,8 +26,10 @@ static InterpolateArgs make_args(const at::Tensor& attr, const at::Tensor& rast,
     return a;
 }
 
-at::Tensor interpolate_fwd(const at::Tensor& attr, const at::Tensor& rast, const at::Tensor& faces) {
+at::Tensor interpolate_fwd(const at::Tensor& attr, const at::Tensor& rast, const at::Tensor& faces,
+                           const OptTensor& spans) {
     InterpolateArgs a = make_args(attr, rast, faces);
+    a.spans = spans_ptr(spans, (int64_t)a.B * a.H, attr);
     auto out = pooled_empty({a.B, a.H, a.W, a.C}, attr.options());
     a.out = out.data_ptr<float>();
     dispatch(
@@ -41,16 +43,20 @@ at::Tensor interpolate_fwd(const at::Tensor& attr, const at::Tensor& rast, const
 }
 
 std::tuple<at::Tensor, at::Tensor> interpolate_bwd(const at::Tensor& attr, const at::Tensor& rast,
-                                                   const at::Tensor& faces, const at::Tensor& grad_out) {
+                                                   const at::Tensor& faces, const at::Tensor& grad_out,
+                                                   const OptTensor& spans, bool want_attr, bool want_rast) {
     InterpolateArgs f = make_args(attr, rast, faces);
     A3D_CHECK_INPUT(grad_out, at::kFloat);
     TORCH_CHECK(grad_out.dim() == 4 && grad_out.size(0) == f.B && grad_out.size(1) == f.H &&
                     grad_out.size(2) == f.W && grad_out.size(3) == f.C,
                 "grad_out has the wrong shape ", grad_out.sizes());
-    auto grad_attr = pooled_empty_like(attr);
-    auto grad_rast = pooled_empty_like(rast);
-    InterpolateGradArgs a{f.attr, f.rast, f.faces, grad_out.data_ptr<float>(), grad_attr.data_ptr<float>(),
-                          grad_rast.data_ptr<float>(), f.B, f.V, f.F, f.H, f.W, f.C, f.attr_batched};
+    if (attr.is_cuda()) want_attr = want_rast = true;   // the CUDA kernels write both
+    auto grad_attr = want_attr ? pooled_empty_like(attr) : at::empty({0}, attr.options());
+    auto grad_rast = want_rast ? pooled_empty_like(rast) : at::empty({0}, rast.options());
+    InterpolateGradArgs a{f.attr, f.rast, f.faces, grad_out.data_ptr<float>(),
+                          want_attr ? grad_attr.data_ptr<float>() : nullptr,
+                          want_rast ? grad_rast.data_ptr<float>() : nullptr, f.B, f.V, f.F, f.H, f.W, f.C,
+                          f.attr_batched, spans_ptr(spans, (int64_t)f.B * f.H, attr), want_attr ? 0 : 1};
     dispatch(
         attr, [&] { cpu::interpolate_bwd(a); },
         [&](void* stream) {

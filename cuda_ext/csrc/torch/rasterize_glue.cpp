@@ -34,8 +34,23 @@ at::Tensor rasterize_fwd(const at::Tensor& pos, const at::Tensor& faces, int64_t
     return rast;
 }
 
+std::tuple<at::Tensor, at::Tensor> rasterize_fwd_spans(const at::Tensor& pos, const at::Tensor& faces,
+                                                       int64_t height, int64_t width) {
+    check_mesh(pos, faces);
+    TORCH_CHECK(pos.device().is_cpu(), "rasterize_fwd_spans is CPU only");
+    TORCH_CHECK(height > 0 && width > 0 && height <= kMaxResolution && width <= kMaxResolution,
+                "resolution out of range: ", height, "x", width);
+    const int B = (int)pos.size(0);
+    auto rast = pooled_empty({B, height, width, 4}, pos.options());
+    auto spans = at::empty({B * height, 2}, pos.options().dtype(at::kInt));
+    RasterizeArgs a{pos.data_ptr<float>(), faces.data_ptr<int32_t>(), rast.data_ptr<float>(), nullptr,
+                    B, (int)pos.size(1), (int)faces.size(0), (int)height, (int)width, spans.data_ptr<int32_t>()};
+    cpu::rasterize_fwd(a);
+    return {rast, spans};
+}
+
 at::Tensor rasterize_bwd(const at::Tensor& pos, const at::Tensor& faces, const at::Tensor& rast,
-                         const at::Tensor& grad_rast) {
+                         const at::Tensor& grad_rast, const OptTensor& spans) {
     check_mesh(pos, faces);
     A3D_CHECK_INPUT(rast, at::kFloat);
     A3D_CHECK_INPUT(grad_rast, at::kFloat);
@@ -44,7 +59,8 @@ at::Tensor rasterize_bwd(const at::Tensor& pos, const at::Tensor& faces, const a
     auto grad_pos = pooled_empty_like(pos);
     RasterizeGradArgs a{pos.data_ptr<float>(), faces.data_ptr<int32_t>(), rast.data_ptr<float>(),
                         grad_rast.data_ptr<float>(), grad_pos.data_ptr<float>(), (int)pos.size(0),
-                        (int)pos.size(1), (int)faces.size(0), (int)rast.size(1), (int)rast.size(2)};
+                        (int)pos.size(1), (int)faces.size(0), (int)rast.size(1), (int)rast.size(2),
+                        spans_ptr(spans, rast.size(0) * rast.size(1), pos)};
     dispatch(
         pos, [&] { cpu::rasterize_bwd(a); },
         [&](void* stream) {
