@@ -208,12 +208,19 @@ class AnnyBody(torch.nn.Module):
                 bone = self.bone_parents[bone]
         subset = sorted(needed)
         remap = {b: i for i, b in enumerate(subset)}
-        sub_parents = [remap[self.bone_parents[b]] if self.bone_parents[b] >= 0 else -1 for b in subset]
-        from anny.utils import kinematics
-
-        levels, indices = kinematics.get_kinematic_chain(sub_parents)
-        self._sub_levels = levels
-        self.register_buffer("sub_chain_indices", indices, persistent=False)
+        if model.pose_parameterization != "local-ref" or remap.get(0) != 0:
+            raise AssertionError("the closed-form rest placement assumes Anny's 'local-ref' poses and root bone 0")
+        # parent within the subset (the root is its own parent: zero offset) and ancestry
+        # (ancestry[c, a] = 1 for a on the path from c up to, not including, the root)
+        sub_parent = [remap[self.bone_parents[b]] if self.bone_parents[b] >= 0 else 0 for b in subset]
+        ancestry = torch.zeros(len(subset), len(subset), dtype=config.torch_dtype)
+        for c in range(1, len(subset)):
+            a = c
+            while a != 0:
+                ancestry[c, a] = 1.0
+                a = sub_parent[a]
+        self.register_buffer("sub_parent", torch.tensor(sub_parent), persistent=False)
+        self.register_buffer("sub_ancestry", ancestry, persistent=False)
         self.register_buffer("sub_bones", torch.tensor(subset), persistent=False)
         self.register_buffer("sole_bones", torch.tensor([[remap[int(b)] for b in row] for row in sole_bones.tolist()]), persistent=False)
         self.sub_pelvis = remap[int(self.smpl_bone_index[0])]
@@ -238,24 +245,33 @@ class AnnyBody(torch.nn.Module):
         (identity) pose, in Anny's output frame.
 
         Anny's reference pose (identity deltas) differs slightly from its stored rest mesh, so
-        the soles are re-skinned with identity-pose transforms computed by FK over the small
-        sub-chain that reaches them (exact, and cheap next to the full FK and skinning).
+        the soles are re-skinned with the identity-pose transforms of the small sub-chain that
+        reaches them.  With identity 'local-ref' deltas Anny's FK telescopes (notation of
+        ``anny.utils.kinematics.forward_kinematic``): the pose of bone c is
+        ``W_c = [U_0^T U_c | U_0^T (q_c - q_0)]`` with ``q_c - q_0`` the sum of the reference head
+        offsets ``A_p (h_c - h_p)`` along the chain, so it needs no per-level loop (exact).
         """
-        from anny.utils import kinematics
-
         rest_poses = rest["rest_bone_poses"][:, self.sub_bones]
-        eye = torch.eye(4, dtype=rest_poses.dtype, device=rest_poses.device).expand_as(rest_poses)
+        R, h = rest_poses[..., :3, :3], rest_poses[..., :3, 3]  # [b', n, 3, 3], [b', n, 3]
         reference = self.model.reference_bone_orientations
-        reference = reference[self.sub_bones] if reference is not None else None
-        transforms, poses = kinematics.forward_kinematic(
-            (self._sub_levels, self.sub_chain_indices), rest_poses, eye, self.model.pose_parameterization, reference)
+        U = reference[self.sub_bones].to(R) if reference is not None else R
+        A = U @ R.transpose(-1, -2)  # rest -> reference orientation; the root's is taken as I
+        A = torch.cat((torch.eye(3, dtype=R.dtype, device=R.device).expand_as(A[..., :1, :, :]), A[..., 1:, :, :]), -3)
+        parent = self.sub_parent
+        offsets = (A[..., parent, :, :] @ (h - h[:, parent])[..., None])[..., 0]
+        heads = torch.einsum("ca,bad->bcd", self.sub_ancestry.to(R), offsets)  # q_c - q_0
+        U0_t = U[..., :1, :, :].transpose(-1, -2)
+        pose_rot = U0_t @ U  # [b', n, 3, 3]
+        pose_t = (U0_t @ heads[..., None])[..., 0]
+        rot = pose_rot @ R.transpose(-1, -2)  # skinning transform T_c = W_c P_c^-1
+        shift = pose_t - (rot @ h[..., None])[..., 0]
         # only the height is needed: skin the soles with each transform's world-up row
-        up_rows = self.to_world[1].to(transforms) @ transforms[..., :3, :]  # [b', n_sub, 4]
-        rows = up_rows[:, self.sole_bones]  # [b', S, K, 4]
+        up = self.to_world[1].to(R)
+        up_rot, up_shift = up @ rot, shift @ up  # [b', n, 3], [b', n]
         soles = rest["rest_vertices"][:, self.sole_index]  # [b', S, 3]
-        heights = (rows[..., :3] * soles[:, :, None]).sum(-1) + rows[..., 3]  # [b', S, K]
+        heights = (up_rot[:, self.sole_bones] * soles[:, :, None]).sum(-1) + up_shift[:, self.sole_bones]  # [b', S, K]
         sole_height = (self.sole_weights.to(heights) * heights).sum(-1)
-        pelvis = poses[:, self.sub_pelvis, :3, 3] @ self.to_world.T
+        pelvis = pose_t[:, self.sub_pelvis] @ self.to_world.T
         return pelvis, sole_height.min(dim=1).values
 
     @property
