@@ -156,7 +156,7 @@ def _job(kind: str, args: dict, say) -> dict:
         config = CreateConfig(body=BodyConfig(rig=args["rig"]))
         prompt = args["prompt"]
         result = api.create(args["image"], out, config, overwrite=True, progress=say, prompt=prompt or None,
-                            seed=args["seed"])
+                            seed=args["seed"], describe=args.get("description"))
         plan = result.report.get("plan")
         duration = None if not plan else plan.get("duration_s")
         report = {k: v for k, v in result.report.items() if k != "plan"}
@@ -352,9 +352,13 @@ def _fit_markdown(report: dict, description: str) -> str:
     lines.append("")
     lines.append("**Warnings:** " + ("none." if not warnings else ""))
     lines += [f"- {html.escape(str(w))}" for w in warnings]
+    understood = report.get("description") or {}
     if description:
-        lines += ["", f"**Description noted:** “{html.escape(description)}” — it is saved with this result; "
-                  "using descriptions to shape the body comes in a later version."]
+        readings = [f"{k}: {understood[k]}" for k in ("sex", "age_years", "height", "height_m", "weight", "muscle")
+                    if understood.get(k) is not None]
+        lines += ["", f"**Description:** “{html.escape(description)}” — understood as "
+                  + (html.escape(", ".join(readings)) if readings else "nothing usable")
+                  + f" (confidence {float(understood.get('confidence', 0.0)):.2f}); it shapes the body's prior."]
     if errors:
         lines += ["", "<details><summary>Per-keypoint error (pixels)</summary>", "",
                   "| keypoint | error (px) |", "|---|---|"]

@@ -17,6 +17,8 @@ from avatar3d.body.anny_backend import ANNY_PHENOTYPES
 from avatar3d.body.base import identity_params
 from avatar3d.config import BodyExportConfig, CreateConfig
 from avatar3d.core import Mesh
+from avatar3d.encoder.describe import default_reader
+from avatar3d.encoder.predict import BodyEncoder
 from avatar3d.export.mesh_files import MESH_FORMATS, write_mesh
 from avatar3d.utils.errors import UserError
 
@@ -99,12 +101,17 @@ def _head_and_hands(model) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def create(image_path: str | Path | None, output_dir: str | Path, config: CreateConfig | None = None,
-           overwrite: bool = False, progress=None, prompt: str | None = None, seed: int = 0) -> CreateResult:
+           overwrite: bool = False, progress=None, prompt: str | None = None, seed: int = 0,
+           describe: str | None = None, use_encoder: bool | None = None) -> CreateResult:
     """Photo -> fitted, textured, rigged avatar; writes the DESIGN.md section-4 outputs atomically.
 
     ``image_path`` None uses the bundled sample photo.  ``progress(stage: str)`` is called as
     each stage starts (for the CLI and the demo).  With ``prompt``, the avatar is also animated
     (the `animate` outputs land in the same folder and avatar.glb carries the animation).
+    ``describe`` is an optional text about the person (English or Korean, e.g. "키가 작은 20대
+    여성") read by the encoder; what it was understood to mean goes to result.json
+    (``description``); bad text only adds a warning.  ``use_encoder`` (None: ``config.use_encoder``)
+    starts the fit from the encoder's body prior.
     """
     import json
     import time
@@ -151,7 +158,23 @@ def create(image_path: str | Path | None, output_dir: str | Path, config: Create
         prior = PosePrior.load(covariance_floor=config.fit.pose_prior_covariance_floor)
     except (UserError, ValueError, FileNotFoundError) as error:
         obs = dataclasses.replace(obs, warnings=obs.warnings + (f"fitted without the mocap pose prior: {error}",))
-    fit, fit_times = fit_body(fit_model, obs, K, config.fit, pose_prior=prior)
+    body_prior, encoder_report = None, {"used": False}
+    if config.use_encoder if use_encoder is None else use_encoder:
+        say("encoding")
+        start = time.perf_counter()
+        try:
+            body_prior = BodyEncoder.load(config.encoder_checkpoint).predict(obs, K, describe, reader=default_reader())
+            obs = dataclasses.replace(obs, warnings=obs.warnings + body_prior.warnings)
+            encoder_report = {"used": True, "height_m": round(body_prior.height_m, 3),
+                              "height_sigma_m": round(body_prior.height_sigma, 3), "depth_m": round(body_prior.depth, 3),
+                              "shape": dict(zip(body_prior.shape_names, [round(float(x), 3) for x in body_prior.shape]))}
+        except UserError as error:
+            obs = dataclasses.replace(obs, warnings=obs.warnings + (f"fitted without the encoder: {error}",))
+        timings["encoder"] = time.perf_counter() - start
+    elif describe is not None:
+        obs = dataclasses.replace(obs, warnings=obs.warnings + ("description ignored: the encoder is off (--no-encoder)",))
+    say("fitting")
+    fit, fit_times = fit_body(fit_model, obs, K, config.fit, pose_prior=prior, body_prior=body_prior)
     timings.update(fit_times)
     posed = fit.output.vertices[0].detach()
     head, hands = _head_and_hands(fit_model)
@@ -208,6 +231,12 @@ def create(image_path: str | Path | None, output_dir: str | Path, config: Create
         },
         "timings_s": {},
     }
+    report["encoder"] = encoder_report
+    if body_prior is not None and body_prior.description is not None:
+        report["description"] = body_prior.description.as_dict()
+    elif describe is not None:
+        report["description"] = {"text": str(describe)[:300], "confidence": 0.0, "method": "none",
+                                 "warnings": ["not read: the encoder is off or unavailable"]}
     from PIL import Image
 
     if prompt is not None and not prompt.strip():

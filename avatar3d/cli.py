@@ -27,6 +27,8 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks: each prints one JSON line as its last line of output.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+train_app = typer.Typer(help="Train the project's learned parts on data it generates itself.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
 
 err_console = Console(stderr=True)
 log = logging.getLogger("avatar3d.cli")
@@ -91,7 +93,7 @@ def doctor() -> None:
 def body(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output mesh: .glb, .obj (+.mtl) or .ply.")] = Path("out/body.glb"),
     height: Annotated[Optional[float], typer.Option("--height", help="Standing height in metres (Anny).")] = None,
-    gender: Annotated[Optional[float], typer.Option(help="0 = female .. 1 = male (Anny phenotype).")] = None,
+    gender: Annotated[Optional[float], typer.Option(help="0 = male .. 1 = female (Anny phenotype).")] = None,
     age: Annotated[Optional[float], typer.Option(help="0 = baby .. 0.5 = ~25 years .. 1 = ~90 years (Anny phenotype).")] = None,
     muscle: Annotated[Optional[float], typer.Option(help="0 .. 1 (Anny phenotype).")] = None,
     weight: Annotated[Optional[float], typer.Option(help="0 .. 1 (Anny phenotype).")] = None,
@@ -134,6 +136,8 @@ def create(
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML overrides of CreateConfig.")] = None,
     prompt: Annotated[Optional[str], typer.Option("--prompt", "-p", help="Also animate it: a motion in English or Korean.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Motion variation seed (same seed, same motion).")] = 0,
+    describe: Annotated[Optional[str], typer.Option("--describe", help='The person in words, English or Korean, e.g. "a tall, heavy man in his sixties" or "키가 작은 20대 여성".')] = None,
+    no_encoder: Annotated[bool, typer.Option("--no-encoder", help="Fit without the learned encoder's prior (for comparison).")] = False,
 ) -> None:
     """Photo -> fitted, textured, rigged avatar (GLB for Blender/Unity/Unreal/three.js); --prompt animates it."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -151,11 +155,13 @@ def create(
         overrides["fov_deg"] = fov
     if no_clothing:
         overrides["clothing_enabled"] = False
+    if no_encoder:
+        overrides["use_encoder"] = False
     cfg = load_config(CreateConfig, config, overrides)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True) as bar:
         task = bar.add_task("starting", total=None)
         result = create_avatar(image, output, cfg, overwrite=overwrite, progress=lambda stage: bar.update(task, description=stage),
-                               prompt=prompt, seed=seed)
+                               prompt=prompt, seed=seed, describe=describe)
     fit = result.report["fit"]
     console = Console()
     console.print(f"wrote [bold]{output}[/]: avatar.glb, result.json, body_cam.ply, overlay.png "
@@ -258,6 +264,43 @@ def bench_fit(
 
     torch.set_num_threads(threads)
     _print_json_line(run_fit_bench(data, results, limit))
+
+
+@bench_app.command("encoder")
+@_guarded
+def bench_encoder(
+    data: Annotated[Path, typer.Option("--data", help="Development set with NNNN.png + ground truth (NNNN.json, NNNN_mask.png).")] = Path("../shared/bench/synth_dev"),
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N photos.")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="Encoder weights (default: the shipped assets/encoder/encoder.pt).")] = None,
+    threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
+) -> None:
+    """Fitting with vs without the encoder (PA-MPJPE, IoU, time); height error with a true / no / wrong description."""
+    import torch
+
+    from avatar3d.bench.encoder import run_encoder_bench
+
+    torch.set_num_threads(threads)
+    _print_json_line(run_encoder_bench(data, limit, checkpoint))
+
+
+@train_app.command("encoder")
+@_guarded
+def train_encoder_command(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for encoder.pt, encoder.json and train_config.yaml.")] = Path("assets/encoder"),
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML overrides of TrainEncoderConfig (e.g. configs/train/encoder.yaml).")] = None,
+    data_cache: Annotated[Optional[Path], typer.Option("--data-cache", help="Folder to keep / reuse the generated training data.")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", help="Override the number of training steps.")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Override the seed.")] = None,
+) -> None:
+    """Train the multimodal encoder on synthetic Anny bodies in CMU mocap poses (CPU, deterministic)."""
+    from avatar3d.train.encoder import TrainEncoderConfig, train_encoder
+    from avatar3d.utils.configs import load_config
+
+    overrides = {k: v for k, v in {"steps": steps, "seed": seed}.items() if v is not None}
+    cfg = load_config(TrainEncoderConfig, config, overrides)
+    args = sys.argv[sys.argv.index("encoder") + 1:] if "encoder" in sys.argv else []
+    result = train_encoder(cfg, output, data_cache=data_cache, command=" ".join(["avatar3d", "train", "encoder", *args]))
+    _print_json_line({"checkpoint": str(result.checkpoint), **result.metrics})
 
 
 def main() -> None:

@@ -23,8 +23,8 @@ class BodyExportConfig:
     Attributes:
         body: which body model and rig.
         height_m: standing height in metres (None: keep the phenotype's height).
-        gender, age, muscle, weight, proportions: Anny phenotypes in [0, 1] (0 = female /
-            youngest / least, 1 = male / oldest / most, 0.5 = average).
+        gender, age, muscle, weight, proportions: Anny phenotypes in [0, 1] (0 = male /
+            youngest / least, 1 = female / oldest / most, 0.5 = average).
     """
 
     body: BodyConfig = field(default_factory=BodyConfig)
@@ -47,6 +47,9 @@ class CreateConfig:
         clothing_enabled: capture clothing/hair silhouette as offsets along the normals.
         fov_deg: vertical field of view used when the photo has no EXIF focal length (None:
             the documented default of avatar3d.utils.images.default_intrinsics).
+        use_encoder: start the fit from the multimodal encoder's body prior (photo cues and the
+            optional description); False fits from the detector's landmarks alone.
+        encoder_checkpoint: the encoder's weights (None: the shipped assets/encoder/encoder.pt).
     """
 
     body: BodyConfig = field(default_factory=BodyConfig)
@@ -56,6 +59,8 @@ class CreateConfig:
     texture: TextureConfig = field(default_factory=TextureConfig)
     clothing_enabled: bool = True
     fov_deg: float | None = None
+    use_encoder: bool = True
+    encoder_checkpoint: str | None = None
 
 
 __all__ = ["BodyConfig", "BodyExportConfig", "CreateConfig", "ConfigError", "load_config", "save_config", "to_dict"]

@@ -3,6 +3,8 @@
 from avatar3d.core.structures import (
     AvatarData,
     BodyOutput,
+    BodyPrior,
+    DescriptionUnderstanding,
     BodyParams,
     Camera,
     FitResult,
@@ -14,6 +16,6 @@ from avatar3d.core.structures import (
 )
 
 __all__ = [
-    "AvatarData", "BodyOutput", "BodyParams", "Camera", "FitResult", "Mesh", "Motion",
+    "AvatarData", "BodyOutput", "BodyParams", "BodyPrior", "DescriptionUnderstanding", "Camera", "FitResult", "Mesh", "Motion",
     "Observations", "Skeleton", "SkinWeights",
 ]

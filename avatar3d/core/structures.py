@@ -332,3 +332,110 @@ class AvatarData:
     skin: SkinWeights
     body_model: str
     params: BodyParams | None = None
+
+
+@dataclass(frozen=True)
+class DescriptionUnderstanding:
+    """What a free-text description of a person was understood to mean (encoder input, echoed
+    in result.json).  Every attribute is None when the text did not say it (or said it in a
+    contradictory way, which adds a warning).
+
+    Attributes:
+        text: the description as given (possibly cut to a maximum length).
+        language: "en", "ko", "mixed", "other" or "" (empty text).
+        sex: "male" or "female".
+        age_years: age in years (a decade's middle for "in his sixties" / "60대").
+        height: "very short", "short", "average", "tall" or "very tall".
+        height_m: an explicit standing height in metres ("180 cm", "5'11\"", "키 175").
+        weight: "slim", "average" or "heavy".
+        muscle: "low", "average" or "muscular".
+        confidence: in [0, 1]; 0 = ignored (empty, nonsense, not understood), lower for
+            partial understanding, contradictions or a match by embedding instead of by word.
+        method: "keywords", "embedding" or "none".
+        warnings: human-readable notes (contradictions, unknown language, cut text, ...).
+    """
+
+    text: str = ""
+    language: str = ""
+    sex: str | None = None
+    age_years: float | None = None
+    height: str | None = None
+    height_m: float | None = None
+    weight: str | None = None
+    muscle: str | None = None
+    confidence: float = 0.0
+    method: str = "none"
+    warnings: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        """The understood attributes and the confidence, for result.json (JSON-ready)."""
+        out: dict = {"text": self.text, "language": self.language}
+        for name in ("sex", "age_years", "height", "height_m", "weight", "muscle"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = round(value, 3) if isinstance(value, float) else value
+        out["confidence"] = round(float(self.confidence), 3)
+        out["method"] = self.method
+        out["warnings"] = list(self.warnings)
+        return out
+
+
+@dataclass(frozen=True)
+class BodyPrior:
+    """What the multimodal encoder predicts for one person in one photo, each value with an
+    uncertainty (one standard deviation); the fitter starts from it and keeps near it, weighted by
+    the inverse variances.
+
+    Frames: ``global_orient`` and ``root_position`` follow the fitter's world frame and camera
+    (``avatar3d.fitting.fitter``: camera at the origin looking along world -Z,
+    ``R = FRONT_CAMERA_ROTATION``, ``t = 0``); ``root_position`` is also given in the OpenCV
+    camera frame of the photo as ``root_camera``.  Rotations are 3x3 matrices.
+
+    Attributes:
+        shape: ``[S]`` body-model shape values (Anny phenotypes in [0, 1], ``shape_names``).
+        shape_sigma: ``[S]`` standard deviation of each shape value (same units).
+        body_pose: ``[21, 3, 3]`` local rotations of SMPL-22 joints 1..21 (canonical convention
+            of :mod:`avatar3d.core.kinematics`: relative to the parent, world-aligned axes,
+            identity = rest pose).
+        pose_sigma: ``[21]`` standard deviation of each joint's rotation angle (radians).
+        global_orient: ``[3, 3]`` rotation of the body about its pelvis, fitter world frame.
+        orient_sigma: standard deviation of the orientation's angle (radians).
+        root_camera: ``[3]`` SMPL pelvis joint position in the OpenCV camera frame (metres).
+        depth: pelvis depth ``root_camera[2]`` in metres (along the optical axis).
+        depth_sigma: standard deviation of ``depth`` (metres).
+        height_m: standing height of the body (metres).
+        height_sigma: its standard deviation (metres).
+        shape_names: names of the ``S`` shape values.
+        description: what the text description was understood to mean, or None (no text).
+        warnings: human-readable notes (description ignored or down-weighted, ...).
+    """
+
+    shape: torch.Tensor
+    shape_sigma: torch.Tensor
+    body_pose: torch.Tensor
+    pose_sigma: torch.Tensor
+    global_orient: torch.Tensor
+    orient_sigma: float
+    root_camera: torch.Tensor
+    depth: float
+    depth_sigma: float
+    height_m: float
+    height_sigma: float
+    shape_names: tuple[str, ...] = ()
+    description: DescriptionUnderstanding | None = None
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_shape("shape", self.shape, ("S",))
+        check_shape("shape_sigma", self.shape_sigma, (self.shape.shape[0],))
+        check_shape("body_pose", self.body_pose, (21, 3, 3))
+        check_shape("pose_sigma", self.pose_sigma, (21,))
+        check_shape("global_orient", self.global_orient, (3, 3))
+        check_shape("root_camera", self.root_camera, (3,))
+        if self.shape_names and len(self.shape_names) != self.shape.shape[0]:
+            raise ValueError(f"shape_names has {len(self.shape_names)} names for {self.shape.shape[0]} shape values")
+        for name in ("orient_sigma", "depth_sigma", "height_sigma"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not self.depth > 0:
+            raise ValueError(f"depth must be positive (in front of the camera), got {self.depth}")

@@ -11,6 +11,12 @@ A. facing and depth: for each facing candidate (front, and the 180-degree flip),
 B. body: pose, shape, orientation and translation on robust confidence-weighted 2D keypoints,
    the person mask (soft silhouette through ``ops.antialias`` on a crop around the person),
    3D landmark directions, a pose prior learned from mocap, and shape and upright priors.
+
+With an encoder :class:`~avatar3d.core.BodyPrior` (``fit_body(..., body_prior=...)``), stage A
+starts from the prior's shape, pose and orientation (plus the flipped facing only when the
+prior is unsure of it), the shape prior becomes the encoder's (weighted by its sigmas) with a
+term keeping pose and orientation near it, and both stages run the shorter
+``FitConfig.prior_*_iterations`` schedule.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import numpy as np
 import torch
 
 from avatar3d.body.base import BodyModel
-from avatar3d.core import BodyOutput, BodyParams, Camera, FitResult, Observations
+from avatar3d.core import BodyOutput, BodyParams, BodyPrior, Camera, FitResult, Observations
 from avatar3d.core.frames import FRONT_CAMERA_ROTATION, frame_matrix
 from avatar3d.core.joints import COCO17
 from avatar3d.core.rotations import axis_angle_to_matrix, matrix_to_axis_angle, rotation_about_axis
@@ -84,6 +90,33 @@ class FitConfig:
     robust_sigma: float = 0.5
     min_confidence: float = 0.3
     try_both_facings: bool = True
+    #: With an encoder :class:`~avatar3d.core.BodyPrior` these iterations replace
+    #: ``orient_iterations`` / ``body_iterations``.  The default keeps the full schedule: the
+    #: short one (12 / 45, configs/create/fast.yaml) fits ~2x faster at about the same mean
+    #: error, but a few photos land visibly off (a wrist 50-80 px away on the bundled sample
+    #: under 1 px keypoint noise, against <= 18 px with the full schedule).
+    prior_orient_iterations: int = 30
+    prior_body_iterations: int = 90
+    #: Weights of the encoder prior terms: squared deviations in units of the encoder's sigmas,
+    #: means over values - of the shape (phenotypes), and of the pose (joint and orientation
+    #: angles).  The pose term is off by default: on synth_dev the encoder's pose alone is
+    #: ~95 mm PA-MPJPE, worse than what the keypoints give, and holding the fit near it cost
+    #: accuracy; the encoder's pose and orientation only start the fit.
+    encoder_prior_weight: float = 0.002
+    encoder_pose_weight: float = 0.0
+    #: Also start candidates from the detector's 3D landmarks (both facings); the orientation
+    #: stage keeps the best of them and the encoder's own start.
+    encoder_landmark_candidates: bool = True
+    #: Start a candidate from the encoder's own pose and orientation (False: only its shape is
+    #: used, with the landmark candidates).
+    encoder_pose_start: bool = True
+    #: Floors of the encoder's sigmas (phenotype units; radians): a confident encoder never
+    #: freezes a value the photo says otherwise about.
+    encoder_shape_sigma_floor: float = 0.03
+    encoder_pose_sigma_floor: float = 0.15
+    encoder_orient_sigma_floor: float = 0.1
+    #: Above this orientation sigma (radians) the flipped facing is tried as well.
+    encoder_flip_sigma: float = 0.6
 
 
 @dataclass
@@ -108,8 +141,9 @@ class _Problem:
     """Binds a body model to one photo's observations: builds params and evaluates the loss."""
 
     def __init__(self, model: BodyModel, obs: Observations, camera: Camera, config: FitConfig,
-                 pose_prior: PosePriorFn | None) -> None:
+                 pose_prior: PosePriorFn | None, body_prior: BodyPrior | None = None) -> None:
         self.model, self.obs, self.camera, self.config, self.pose_prior = model, obs, camera, config, pose_prior
+        self.body_prior = body_prior
         self.dtype = model.dtype
         model_names = tuple(getattr(model, "surface_keypoint_names", COCO17))
         pairs = [(i, model_names.index(n)) for i, n in enumerate(obs.keypoint_names) if n in model_names]
@@ -179,6 +213,9 @@ class _Problem:
         orient = v.orient_base @ axis_angle_to_matrix(v.orient_delta)
         return BodyParams(shape=self.shape_of(v), pose=pose, global_orient=orient, transl=v.transl)
 
+    def _encoder_prior(self, params: BodyParams, local: torch.Tensor) -> torch.Tensor:
+        return _encoder_prior_term(self, params, local)
+
     def keypoints3d(self, out: BodyOutput) -> torch.Tensor:
         fn = getattr(self.model, "surface_keypoints", None)
         return fn(out.vertices) if fn is not None else out.coco17
@@ -201,8 +238,12 @@ class _Problem:
         if self.pose_prior is not None:
             total = total + cfg.pose_prior_weight * self.pose_prior(local)
         total = total + cfg.angle_prior_weight * terms.angle_prior(v.body)
-        if self.model.name == "anny":
+        if self.body_prior is not None:
+            total = total + self._encoder_prior(params, local)
+        if self.model.name == "anny" and self.body_prior is None:
             total = total + cfg.shape_prior_weight * terms.shape_prior(params.shape)
+        elif self.model.name == "anny":
+            pass  # the encoder prior holds the shape
         else:
             total = total + cfg.shape_prior_weight * (params.shape ** 2).mean(-1)
         # people in photos mostly stand upright: the body's up axis near world up
@@ -219,6 +260,23 @@ class _Problem:
                 contour = ((normals * view).sum(-1).abs() < CONTOUR_COS)[0].detach()
                 total = total + cfg.cover_weight * terms.contour_cover_loss(projected[:, contour], self.mask_contour, self.scale_px)
         return total, out
+
+
+def _encoder_prior_term(problem: _Problem, params: BodyParams, local: torch.Tensor) -> torch.Tensor:
+    """``[B]`` encoder prior: squared deviations from the :class:`BodyPrior` in units of its
+    sigmas (floored by the config), weighted by the config: shape (Anny phenotypes), the 21 local
+    joint rotations and the global orientation (squared angles from the chordal distance,
+    ``|R - M|^2 / 2 ~ angle^2``)."""
+    cfg, prior, dtype = problem.config, problem.body_prior, problem.dtype
+    total = params.shape.new_zeros(params.shape.shape[0])
+    if problem.model.name == "anny" and prior.shape.shape[0] == params.shape.shape[1]:
+        sigma = prior.shape_sigma.to(dtype).clamp_min(cfg.encoder_shape_sigma_floor)
+        total = total + cfg.encoder_prior_weight * (((params.shape - prior.shape.to(dtype)) / sigma) ** 2).mean(-1)
+    pose_sigma = prior.pose_sigma.to(dtype).clamp_min(cfg.encoder_pose_sigma_floor)
+    pose_sq = 0.5 * ((local - prior.body_pose.to(dtype)) ** 2).sum((-1, -2))
+    orient_sigma = max(prior.orient_sigma, cfg.encoder_orient_sigma_floor)
+    orient_sq = 0.5 * ((params.global_orient - prior.global_orient.to(dtype)) ** 2).sum((-1, -2))
+    return total + cfg.encoder_pose_weight * ((pose_sq / pose_sigma ** 2).mean(-1) + orient_sq / orient_sigma ** 2)
 
 
 def _closed_form_translation(points_world: torch.Tensor, observed: torch.Tensor, confidence: torch.Tensor,
@@ -288,6 +346,60 @@ def _initial_variables(problem: _Problem, facings: list[float]) -> _Variables:
     return v
 
 
+@torch.no_grad()
+def _with_height_target(model: BodyModel, prior: BodyPrior) -> BodyPrior:
+    """The prior with its height phenotype (and sigma) set from its standing height
+    ``height_m`` / ``height_sigma`` (which may carry a stated height the network's phenotypes
+    do not): Anny's standing height is linear in the height phenotype, so two evaluations give
+    the slope.  Other body models, or an Anny shape without a height phenotype: unchanged."""
+    names = tuple(getattr(model, "shape_names", ()))
+    if model.name != "anny" or "height" not in names or prior.shape.shape[0] != len(names) or not hasattr(model, "standing_height"):
+        return prior
+    k = names.index("height")
+    mu, sigma = prior.shape.clone().to(model.dtype), prior.shape_sigma.clone()
+    probe = mu[None].repeat(2, 1)
+    probe[1, k] = mu[k] + (0.1 if float(mu[k]) < 0.9 else -0.1)
+    h = model.standing_height(probe)
+    slope = float((h[1] - h[0]) / (probe[1, k] - probe[0, k]))
+    if not slope > 0.1:  # metres per unit phenotype; Anny's is ~1.1
+        return prior
+    mu[k] = (mu[k] + (prior.height_m - float(h[0])) / slope).clamp(0.0, 1.0)
+    sigma[k] = prior.height_sigma / slope
+    return dataclasses.replace(prior, shape=mu.to(prior.shape.dtype), shape_sigma=sigma)
+
+
+def _prior_variables(problem: _Problem, facings: list[float]) -> _Variables:
+    """Initial variables from the encoder's :class:`BodyPrior` (one candidate per facing: the
+    prior's orientation, and turned by ``yaw`` about world up), translation in closed form."""
+    model, prior, dtype = problem.model, problem.body_prior, problem.dtype
+    b = len(facings)
+    shape0 = model.default_params(1).shape
+    if model.name == "anny" and prior.shape.shape[0] == shape0.shape[1]:
+        p = prior.shape.to(dtype).clamp(0.02, 0.98)
+        shape_raw = torch.log(p / (1.0 - p))[None].expand(b, -1).clone()
+    else:
+        shape_raw = torch.zeros_like(shape0).expand(b, -1).clone() if model.name == "anny" else shape0.expand(b, -1).clone()
+    orient = prior.global_orient.to(dtype)
+    orients = [orient if yaw == 0.0 else rotation_about_axis("y", torch.tensor(yaw, dtype=dtype)).to(dtype) @ orient
+               for yaw in facings]
+    body = matrix_to_axis_angle(prior.body_pose.to(dtype))[None].expand(b, -1, -1).clone()
+    v = _Variables(shape_raw=shape_raw, body=body, orient_base=torch.stack(orients),
+                   orient_delta=torch.zeros(b, 3, dtype=dtype), transl=torch.zeros(b, 3, dtype=dtype))
+    with torch.no_grad():
+        out = model.forward(problem.params_of(v))
+        kp3 = problem.keypoints3d(out)[:, problem.model_index]
+        v.transl = torch.stack([_closed_form_translation(kp3[i], problem.observed, problem.confidence, problem.camera)
+                                for i in range(b)])
+    landmarks = problem.config.encoder_landmark_candidates and problem.obs.world_landmarks is not None
+    if landmarks or not problem.config.encoder_pose_start:
+        lm = _initial_variables(problem, [0.0, math.pi])
+        lm.shape_raw = shape_raw[:1].expand(lm.shape_raw.shape[0], -1).clone()
+        if not problem.config.encoder_pose_start:
+            return lm
+        v = _Variables(*(torch.cat((getattr(v, f.name), getattr(lm, f.name))) for f in dataclasses.fields(v)))
+    return v
+
+
 def _optimise(problem: _Problem, v: _Variables, iterations: int, use_silhouette: bool, lr: float) -> torch.Tensor:
     for t in v.trainable():
         t.requires_grad_(True)
@@ -308,29 +420,46 @@ def _optimise(problem: _Problem, v: _Variables, iterations: int, use_silhouette:
 
 
 def fit_body(model: BodyModel, obs: Observations, K: torch.Tensor, config: FitConfig | None = None,
-             pose_prior: PosePriorFn | None = None) -> tuple[FitResult, dict[str, float]]:
-    """Fit ``model`` to one photo's observations. Returns the result and per-stage seconds."""
+             pose_prior: PosePriorFn | None = None, body_prior: BodyPrior | None = None) -> tuple[FitResult, dict[str, float]]:
+    """Fit ``model`` to one photo's observations. Returns the result and per-stage seconds.
+
+    With ``body_prior`` (the encoder's prediction for this photo and ``K``), the fit starts from
+    its shape, pose and orientation (the flipped facing too when its orientation is uncertain),
+    keeps near it through a term weighted by its sigmas, and runs the shorter
+    ``prior_*_iterations`` schedule.
+    """
     config = config or FitConfig()
     timings: dict[str, float] = {}
     h, w = obs.mask.shape
     camera = fit_camera(K.to(model.dtype), w, h)
-    problem = _Problem(model, obs, camera, config, pose_prior)
+    if body_prior is not None:
+        body_prior = _with_height_target(model, body_prior)
+    problem = _Problem(model, obs, camera, config, pose_prior, body_prior)
     if float(problem.confidence.sum()) < 1.0:
         raise ValueError("too few confident keypoints to fit a body")
     start = time.perf_counter()
-    facings = [0.0, math.pi] if config.try_both_facings else [0.0]
-    v = _initial_variables(problem, facings)
-    losses = _optimise(problem, v, config.orient_iterations, use_silhouette=False, lr=config.learning_rate)
+    orient_iterations, body_iterations = config.orient_iterations, config.body_iterations
+    if body_prior is not None:
+        flip = config.try_both_facings and body_prior.orient_sigma > config.encoder_flip_sigma
+        facings = [0.0, math.pi] if flip else [0.0]
+        v = _prior_variables(problem, facings)
+        orient_iterations, body_iterations = config.prior_orient_iterations, config.prior_body_iterations
+    else:
+        facings = [0.0, math.pi] if config.try_both_facings else [0.0]
+        v = _initial_variables(problem, facings)
+    losses = _optimise(problem, v, orient_iterations, use_silhouette=False, lr=config.learning_rate)
     best = int(torch.argmin(losses))
     v = v.select(best)
     timings["fit_orient"] = time.perf_counter() - start
     start = time.perf_counter()
-    _optimise(problem, v, config.body_iterations, use_silhouette=True, lr=config.learning_rate)
+    _optimise(problem, v, body_iterations, use_silhouette=True, lr=config.learning_rate)
     timings["fit_body"] = time.perf_counter() - start
     with torch.no_grad():
         params = problem.params_of(v)
         out = model.forward(params)
-        result = _report(problem, params, out, facing_flipped=best == 1)
+        # the camera looks along world -Z: a body facing it has its forward (+Z) axis towards +Z
+        flipped = best == 1 if body_prior is None else bool(params.global_orient[0, 2, 2] < 0)
+        result = _report(problem, params, out, facing_flipped=flipped)
     return result, timings
 
 

