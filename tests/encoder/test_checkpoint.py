@@ -2,7 +2,6 @@
 freshly generated synthetic people (a seed never used for training)."""
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +71,7 @@ def _observations(data, i: int) -> Observations:
                         bbox=tuple(float(x) for x in box), world_landmarks=torch.from_numpy(data.cam3d[i]).float())
 
 
-def test_predict_gives_a_valid_prior_quickly_and_survives_bad_text(encoder, fresh):
+def test_predict_gives_a_valid_prior_and_survives_bad_text(encoder, fresh):
     obs = _observations(fresh, 0)
     K = torch.from_numpy(fresh.K[0]).float()
     prior = encoder.predict(obs, K)
@@ -84,9 +83,4 @@ def test_predict_gives_a_valid_prior_quickly_and_survives_bad_text(encoder, fres
     for bad in ("", "tall short", "x" * 5000, "背の高い男性", "\x00"):
         p = encoder.predict(obs, K, bad)
         assert p.warnings and torch.isfinite(p.shape).all()
-    times = []
-    for _ in range(15):
-        start = time.perf_counter()
-        encoder.predict(obs, K)
-        times.append(time.perf_counter() - start)
-    assert float(np.median(times)) < 0.05  # ~5 ms on one quiet core; generous for shared CI machines
+    # inference speed is measured by `avatar3d bench encoder`, not asserted here
