@@ -17,8 +17,6 @@ from avatar3d.body.anny_backend import ANNY_PHENOTYPES
 from avatar3d.body.base import identity_params
 from avatar3d.config import BodyExportConfig, CreateConfig
 from avatar3d.core import Mesh
-from avatar3d.encoder.describe import default_reader
-from avatar3d.encoder.predict import BodyEncoder
 from avatar3d.export.mesh_files import MESH_FORMATS, write_mesh
 from avatar3d.utils.errors import UserError
 
@@ -125,6 +123,8 @@ def create(image_path: str | Path | None, output_dir: str | Path, config: Create
     from avatar3d.core.joints import COCO17
     from avatar3d.export.glb_skinned import write_avatar_glb
     from avatar3d.export.mesh_files import write_ply
+    from avatar3d.encoder.describe import default_reader
+    from avatar3d.encoder.predict import BodyEncoder
     from avatar3d.fitting.fitter import fit_body
     from avatar3d.fitting.pose_prior import PosePrior
     from avatar3d.perception import detect_person

@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -109,25 +109,14 @@ def height_category(stature_m: float, gender: float) -> str:
     return names[-1]
 
 
-@dataclass(frozen=True)
-class PersonAttributes:
-    """The describable attributes of a body (generation): None = not to be mentioned."""
-
-    sex: str | None = None
-    age_years: float | None = None
-    height: str | None = None
-    height_m: float | None = None
-    weight: str | None = None
-    muscle: str | None = None
-
-
-def attributes_of(phenotype: dict[str, float] | Any, stature_m: float) -> PersonAttributes:
-    """Everything describable about a body: Anny phenotypes (name -> value) and its stature."""
+def attributes_of(phenotype: dict[str, float] | Any, stature_m: float) -> DescriptionUnderstanding:
+    """Everything describable about a body (Anny phenotypes, name -> value, and its stature), as
+    the attributes a perfect reading of a description of it would give (generation's input)."""
     get = phenotype.__getitem__
     age = age_years_from_phenotype(get("age"))
     weight = get("weight")
     muscle = get("muscle")
-    return PersonAttributes(
+    return DescriptionUnderstanding(
         sex=sex_from_gender(get("gender")),
         age_years=age,
         height=height_category(stature_m, get("gender")) if age >= 16 else None,
@@ -541,7 +530,7 @@ def _ko_age(years: float, rng: np.random.Generator) -> str:
     return f"{y}살" if rng.random() < 0.5 else f"{y}세"
 
 
-def describe(attrs: PersonAttributes, rng: np.random.Generator, language: str = "en",
+def describe(attrs: DescriptionUnderstanding, rng: np.random.Generator, language: str = "en",
              keep: float = 0.7, numeric_height: float = 0.35) -> str:
     """A varied description of ``attrs`` in ``language`` ("en" or "ko").
 
@@ -602,7 +591,7 @@ def describe(attrs: PersonAttributes, rng: np.random.Generator, language: str = 
     return text if rng.random() < 0.7 else text.capitalize()
 
 
-def wrong_attributes(attrs: PersonAttributes, rng: np.random.Generator) -> PersonAttributes:
+def wrong_attributes(attrs: DescriptionUnderstanding, rng: np.random.Generator) -> DescriptionUnderstanding:
     """The same person described wrongly: opposite sex, height, build, a distant age."""
     flip_height = {"very short": "very tall", "short": "tall", "average": rng.choice(["tall", "short"]),
                    "tall": "short", "very tall": "very short"}

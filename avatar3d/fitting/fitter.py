@@ -213,9 +213,6 @@ class _Problem:
         orient = v.orient_base @ axis_angle_to_matrix(v.orient_delta)
         return BodyParams(shape=self.shape_of(v), pose=pose, global_orient=orient, transl=v.transl)
 
-    def _encoder_prior(self, params: BodyParams, local: torch.Tensor) -> torch.Tensor:
-        return _encoder_prior_term(self, params, local)
-
     def keypoints3d(self, out: BodyOutput) -> torch.Tensor:
         fn = getattr(self.model, "surface_keypoints", None)
         return fn(out.vertices) if fn is not None else out.coco17
@@ -228,23 +225,22 @@ class _Problem:
         cfg = self.config
         params = self.params_of(v)
         out = self.model.forward(params)
-        kp3 = self.keypoints3d(out)[:, self.model_index]
+        keypoints = self.keypoints3d(out)
         total = cfg.keypoint_weight * terms.reprojection_loss(
-            self.project(kp3), self.observed, self.confidence, cfg.robust_sigma * self.scale_px, self.scale_px)
+            self.project(keypoints[:, self.model_index]), self.observed, self.confidence, cfg.robust_sigma * self.scale_px,
+            self.scale_px)
         if self.direction_targets is not None:
             total = total + cfg.direction_weight * terms.direction_loss(
-                self.keypoints3d(out), self.direction_targets, self.direction_bones, self.direction_weights)
+                keypoints, self.direction_targets, self.direction_bones, self.direction_weights)
         local = axis_angle_to_matrix(v.body)
         if self.pose_prior is not None:
             total = total + cfg.pose_prior_weight * self.pose_prior(local)
         total = total + cfg.angle_prior_weight * terms.angle_prior(v.body)
-        if self.body_prior is not None:
-            total = total + self._encoder_prior(params, local)
-        if self.model.name == "anny" and self.body_prior is None:
-            total = total + cfg.shape_prior_weight * terms.shape_prior(params.shape)
+        if self.body_prior is not None:  # it also holds the shape, in place of the generic shape prior
+            total = total + _encoder_prior_term(self, params, local)
         elif self.model.name == "anny":
-            pass  # the encoder prior holds the shape
-        else:
+            total = total + cfg.shape_prior_weight * terms.shape_prior(params.shape)
+        if self.model.name != "anny":
             total = total + cfg.shape_prior_weight * (params.shape ** 2).mean(-1)
         # people in photos mostly stand upright: the body's up axis near world up
         up = params.global_orient[:, :, 1]
@@ -272,6 +268,8 @@ def _encoder_prior_term(problem: _Problem, params: BodyParams, local: torch.Tens
     if problem.model.name == "anny" and prior.shape.shape[0] == params.shape.shape[1]:
         sigma = prior.shape_sigma.to(dtype).clamp_min(cfg.encoder_shape_sigma_floor)
         total = total + cfg.encoder_prior_weight * (((params.shape - prior.shape.to(dtype)) / sigma) ** 2).mean(-1)
+    if cfg.encoder_pose_weight == 0.0:  # the default: the encoder's pose only starts the fit
+        return total
     pose_sigma = prior.pose_sigma.to(dtype).clamp_min(cfg.encoder_pose_sigma_floor)
     pose_sq = 0.5 * ((local - prior.body_pose.to(dtype)) ** 2).sum((-1, -2))
     orient_sigma = max(prior.orient_sigma, cfg.encoder_orient_sigma_floor)

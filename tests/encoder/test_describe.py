@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
+from avatar3d.core import DescriptionUnderstanding
 from avatar3d.encoder.describe import (
     KEYWORD_CONFIDENCE,
     MAX_DESCRIPTION_CHARS,
-    PersonAttributes,
     TEXT_FEATURES,
     age_phenotype_from_years,
     age_years_from_phenotype,
@@ -127,7 +127,7 @@ def test_generated_descriptions_read_back_to_their_attributes(language):
 
 def test_wrong_descriptions_disagree_with_the_truth():
     rng = np.random.default_rng(0)
-    attrs = PersonAttributes(sex="female", age_years=30.0, height="short", height_m=1.55, weight="slim", muscle="average")
+    attrs = DescriptionUnderstanding(sex="female", age_years=30.0, height="short", height_m=1.55, weight="slim", muscle="average")
     wrong = wrong_attributes(attrs, rng)
     assert wrong.sex == "male" and wrong.height == "tall" and wrong.weight == "heavy"
     assert abs(wrong.height_m - attrs.height_m) > 0.15 and abs(wrong.age_years - 30.0) > 30
