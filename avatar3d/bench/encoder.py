@@ -72,6 +72,16 @@ def pa_mpjpe_mm(pred_cam: np.ndarray, true_cam: np.ndarray) -> float:
     return float(np.linalg.norm(procrustes_aligned(p, t) - t, axis=1).mean() * 1000)
 
 
+def _coco_points(points: torch.Tensor, names: tuple[str, ...]) -> np.ndarray:
+    """``[17, 3]`` COCO-17 rows of named ``points [N, 3]`` (NaN where a name is missing)."""
+    out = np.full((len(COCO17), 3), np.nan)
+    values = points.detach().double().cpu().numpy()
+    for k, name in enumerate(COCO17):
+        if name in names:
+            out[k] = values[names.index(name)]
+    return out
+
+
 def true_description(gt: dict, index: int) -> str:
     """A description generated from the set's ground truth (alternating English / Korean)."""
     attrs = attributes_of(gt["phenotype"], gt["stature_m"])
@@ -178,6 +188,11 @@ def run_encoder_bench(data: Path, limit: int | None = None, checkpoint: Path | N
             # the encoder's own height estimate (its phenotypes' height would ignore a stated one)
             row["height_err_cm"] = abs(prior.height_m - gt["stature_m"]) * 100
             row["seconds"] = priors[name][1]
+            # its 3D keypoints (what steers the fit's limbs in depth), and the detector's own
+            if prior.keypoints3d is not None:
+                row["keypoints3d_pa_mpjpe_mm"] = pa_mpjpe_mm(_coco_points(prior.keypoints3d, prior.keypoint_names), scorer.true_kp)
+            if obs.world_landmarks is not None:
+                row["detector3d_pa_mpjpe_mm"] = pa_mpjpe_mm(_coco_points(obs.world_landmarks, obs.keypoint_names), scorer.true_kp)
             rows.setdefault(f"encoder_alone_{name}", []).append(row)
         if len(examples) < 4:
             examples.append({"image": image_path.name, "true": texts["true"], "wrong": texts["wrong"],
@@ -203,7 +218,8 @@ def run_encoder_bench(data: Path, limit: int | None = None, checkpoint: Path | N
                 for k, v in rows.items()}
         print(f"{image_path.name}: (PA-MPJPE mm, s, height error cm) {line}", file=sys.stderr, flush=True)
     summary: dict[str, Any] = {"bench": "encoder", "data": str(data), "photos": len(images), "failures": failures}
-    means = {name: {k: round(statistics.mean(r[k] for r in rs), 4 if k == "shape_mae" else 2) for k in rs[0]}
+    means = {name: {k: round(statistics.mean(r[k] for r in rs if k in r), 4 if k == "shape_mae" else 2)
+                    for k in dict.fromkeys(k for r in rs for k in r)}
              for name, rs in rows.items() if rs}
     summary["variants"] = means
     if "no_encoder" in means and "encoder" in means:

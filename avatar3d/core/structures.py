@@ -408,6 +408,10 @@ class BodyPrior:
         shape_names: names of the ``S`` shape values.
         description: what the text description was understood to mean, or None (no text).
         warnings: human-readable notes (description ignored or down-weighted, ...).
+        keypoints3d: ``[K, 3]`` the person's 3D keypoints (``keypoint_names``), metres relative
+            to the hip midpoint in camera-aligned axes (OpenCV: x right, y down, z away), or None.
+        keypoints3d_sigma: ``[K]`` standard deviation of each keypoint's position (metres).
+        keypoint_names: names of the ``K`` keypoints.
     """
 
     shape: torch.Tensor
@@ -424,9 +428,17 @@ class BodyPrior:
     shape_names: tuple[str, ...] = ()
     description: DescriptionUnderstanding | None = None
     warnings: tuple[str, ...] = ()
+    keypoints3d: torch.Tensor | None = None
+    keypoints3d_sigma: torch.Tensor | None = None
+    keypoint_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_shape("shape", self.shape, ("S",))
+        if self.keypoints3d is not None:
+            check_shape("keypoints3d", self.keypoints3d, (len(self.keypoint_names), 3))
+            if self.keypoints3d_sigma is None:
+                raise ValueError("keypoints3d needs keypoints3d_sigma")
+            check_shape("keypoints3d_sigma", self.keypoints3d_sigma, (len(self.keypoint_names),))
         check_shape("shape_sigma", self.shape_sigma, (self.shape.shape[0],))
         check_shape("body_pose", self.body_pose, (21, 3, 3))
         check_shape("pose_sigma", self.pose_sigma, (21,))

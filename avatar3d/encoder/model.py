@@ -13,7 +13,12 @@ Outputs (:class:`EncoderOutput`), each with a log standard deviation:
 * global orientation ``[B, 6]`` in the fitter's world frame (see ``fitting.fitter``);
 * the SMPL pelvis in the photo: ``root_uv [B, 2]`` box-normalised pixel offset
   ``((u - bcx) / s, (v - bcy) / s)`` and ``log_depth [B]`` = ``log(z * s / f)`` (metres of
-  the box's longer side at the pelvis' depth).
+  the box's longer side at the pelvis' depth);
+* 3D keypoints ``[B, K_TOKENS, 3]`` (:data:`~avatar3d.encoder.features.TOKEN_KEYPOINTS`), metres
+  relative to the hip midpoint in camera-aligned axes (x right, y down, z away), read from each
+  keypoint token's output as a correction of the detector's own 3D landmark (zero when it has
+  none).  Positions are much easier to learn than chained joint rotations, and they are what
+  the fitter needs: where each limb points in depth.
 """
 
 from __future__ import annotations
@@ -78,6 +83,8 @@ class EncoderOutput:
     root_uv: torch.Tensor  # [B, 2]
     log_depth: torch.Tensor  # [B]
     log_depth_log_sigma: torch.Tensor  # [B]
+    keypoints3d: torch.Tensor  # [B, K_TOKENS, 3] metres, hip-centred, camera-aligned axes
+    keypoints3d_log_sigma: torch.Tensor  # [B, K_TOKENS] (metres, per keypoint)
 
 
 class _Block(nn.Module):
@@ -121,9 +128,11 @@ class MultimodalEncoder(nn.Module):
         s, j = cfg.shape_dim, NUM_BODY_JOINTS
         self.sizes = {"shape": 2 * s, "height": 2, "pose": 7 * j, "orient": 7, "root": 4}
         self.head = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, sum(self.sizes.values())))
-        with torch.no_grad():  # start at the rest pose and unit sigmas
-            self.head[-1].weight.mul_(0.1)
-            self.head[-1].bias.zero_()
+        self.keypoint_head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, 4))
+        with torch.no_grad():  # start at the rest pose (and the detector's 3D) and unit sigmas
+            for last in (self.head[-1], self.keypoint_head[-1]):
+                last.weight.mul_(0.1)
+                last.bias.zero_()
 
     def forward(self, keypoints: torch.Tensor, globals_: torch.Tensor, mask: torch.Tensor, text: torch.Tensor) -> EncoderOutput:
         """``keypoints [B, K_TOKENS, 7]``, ``globals_ [B, 9]``, ``mask [B, G, G]``, ``text [B, 14]``
@@ -144,6 +153,8 @@ class MultimodalEncoder(nn.Module):
         for block in self.blocks:
             x = block(x, key_mask)
         y = self.head(self.norm(x[:, 0]))
+        k = self.keypoint_head(x[:, 2:2 + keypoints.shape[1]])
+        detector3d = keypoints[..., 3:6] * keypoints[..., 6:7]
         parts = dict(zip(self.sizes, torch.split(y, list(self.sizes.values()), dim=-1)))
         s, j = self.config.shape_dim, NUM_BODY_JOINTS
         clamp = lambda t: t.clamp(*LOG_SIGMA_RANGE)  # noqa: E731
@@ -157,6 +168,7 @@ class MultimodalEncoder(nn.Module):
             orient=sixd_to_matrix(orient6), orient_log_sigma=clamp(parts["orient"][:, 6] - 1.0),
             root_uv=0.1 * parts["root"][:, :2], log_depth=math.log(2.0) + parts["root"][:, 2],
             log_depth_log_sigma=clamp(parts["root"][:, 3] - 2.0),
+            keypoints3d=detector3d + k[..., :3], keypoints3d_log_sigma=clamp(k[..., 3] - 3.0),
         )
 
 
@@ -176,6 +188,7 @@ class EncoderTargets:
     orient: torch.Tensor  # [B, 3, 3]
     root_uv: torch.Tensor  # [B, 2]
     log_depth: torch.Tensor  # [B]
+    keypoints3d: torch.Tensor  # [B, K_TOKENS, 3] hip-centred, camera-aligned axes, metres
 
 
 def _nll(error: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
@@ -192,6 +205,7 @@ def encoder_loss(out: EncoderOutput, target: EncoderTargets) -> tuple[torch.Tens
     orient_err = rotation_angle(out.orient, target.orient)
     depth_err = out.log_depth - target.log_depth
     root_err = (out.root_uv - target.root_uv).norm(dim=-1)
+    keypoint_err = (out.keypoints3d - target.keypoints3d).norm(dim=-1)
     parts = {
         "shape": shape_err.square().mean() / 0.01 + _nll(shape_err, out.shape_log_sigma).mean(),
         "height": (height_err / 0.05).square().mean() + _nll(height_err, out.height_log_sigma).mean(),
@@ -199,5 +213,7 @@ def encoder_loss(out: EncoderOutput, target: EncoderTargets) -> tuple[torch.Tens
         "orient": (orient_err / 0.3).square().mean() + _nll(orient_err, out.orient_log_sigma).mean(),
         "depth": (depth_err / 0.1).square().mean() + _nll(depth_err, out.log_depth_log_sigma).mean(),
         "root": (root_err / 0.05).square().mean(),
+        # absolute (not squared) metres: a few hard samples should not dominate the positions
+        "keypoints": (keypoint_err / 0.05).mean() + _nll(keypoint_err, out.keypoints3d_log_sigma).mean(),
     }
     return sum(parts.values()), parts

@@ -40,7 +40,7 @@ from avatar3d.utils.errors import UserError
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = "avatar3d-encoder-1"
+CHECKPOINT_FORMAT = "avatar3d-encoder-2"
 ASSETS_ENV = "AVATAR3D_ASSETS"
 DEFAULT_CHECKPOINT = Path("encoder") / "encoder.pt"
 ANNY_SHAPE_NAMES = ("gender", "age", "muscle", "weight", "height", "proportions")
@@ -170,4 +170,6 @@ def prior_from_output(out: EncoderOutput, i: int, bbox: tuple[float, float, floa
         root_camera=root, depth=z, depth_sigma=z * float(out.log_depth_log_sigma[i].exp()),
         height_m=float(out.height[i]), height_sigma=float(out.height_log_sigma[i].exp()),
         shape_names=ANNY_SHAPE_NAMES if shape_dim == len(ANNY_SHAPE_NAMES) else (),
-        description=understanding, warnings=warnings)
+        description=understanding, warnings=warnings,
+        keypoints3d=out.keypoints3d[i].float(), keypoints3d_sigma=out.keypoints3d_log_sigma[i].exp().float(),
+        keypoint_names=TOKEN_KEYPOINTS)

@@ -344,6 +344,8 @@ def _observations(img: LoadedImage, det: RawDetection, cfg: PerceptionConfig, no
             conf[i] = det.pose_visibility[nose]
         else:
             uv[i] = det.pose_uv[nose]
+    uv = lm.coco_hips(uv)
+    world = lm.coco_hips(world)
     outside = ~inside(uv, width, height)
     conf[(conf < cfg.min_visibility) | outside] = 0.0
     mbox = mask_box(det.mask, cfg.mask_threshold)

@@ -1,5 +1,6 @@
 """Keypoint names of :class:`~avatar3d.core.Observations` from perception, and where each one
-comes from in mediapipe's outputs (pure tables, no mediapipe import).
+comes from in mediapipe's outputs (pure tables, no mediapipe import), and the one conversion
+between mediapipe's and COCO's definition of a keypoint (:func:`coco_hips`).
 
 Order of ``KEYPOINT_NAMES`` (75 names):
 
@@ -18,6 +19,8 @@ Order of ``KEYPOINT_NAMES`` (75 names):
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from avatar3d.core.joints import COCO17, HAND21
 
@@ -53,6 +56,24 @@ NUM_HAND_LANDMARKS = 21
 FACE_LANDMARK_INDEX: dict[str, int] = {"face_forehead": 10, "face_chin": 152, "face_mouth_left": 291, "face_mouth_right": 61}
 
 POSE_NAMES: tuple[str, ...] = BODY_KEYPOINTS + EXTRA_POSE_KEYPOINTS
+
+#: mediapipe's hip landmarks sit higher than COCO hips (its topology places them nearer the
+#: pelvis crest): on renders with exact COCO ground truth (../shared/bench/synth_dev, 36 seen
+#: hips) the offset along the hip -> shoulder line is 6.9 % (median 6.0 %, sd 4 %) of that line.
+#: Our hips are COCO hips (what the body models' keypoint regressors and the encoder use).
+MEDIAPIPE_HIP_RAISE = 0.065
+
+
+def coco_hips(points: np.ndarray, names: tuple[str, ...] = KEYPOINT_NAMES) -> np.ndarray:
+    """``points [K, D]`` (pixels or metres, D = 2 or 3; rows named by ``names``) with each
+    mediapipe hip moved down its own hip -> shoulder line by :data:`MEDIAPIPE_HIP_RAISE` (to
+    where a COCO hip is).  Rows with non-finite values are left alone."""
+    out = points.copy()
+    for side in ("left", "right"):
+        hip, shoulder = names.index(f"{side}_hip"), names.index(f"{side}_shoulder")
+        if np.isfinite(points[hip]).all() and np.isfinite(points[shoulder]).all():
+            out[hip] = points[hip] - MEDIAPIPE_HIP_RAISE * (points[shoulder] - points[hip])
+    return out
 
 
 def index(name: str) -> int:

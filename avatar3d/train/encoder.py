@@ -38,6 +38,9 @@ from avatar3d.utils.configs import save_config, to_dict
 
 log = logging.getLogger(__name__)
 
+#: Index of the first of the 12 limb keypoints (shoulders ... ankles) in the COCO-17 tokens.
+LIMB_FIRST = 5
+
 
 @dataclass(frozen=True)
 class TrainEncoderConfig:
@@ -112,6 +115,12 @@ def evaluate(model: MultimodalEncoder, data: EncoderDataset, index: np.ndarray, 
             metrics["orient_err_deg_mean"] = round(float(torch.rad2deg(rotation_angle(out.orient, t.orient)).mean()), 2)
             metrics["depth_err_pct"] = round(float(((out.log_depth - t.log_depth).exp() - 1).abs().mean() * 100), 2)
             metrics["root_uv_err"] = round(float((out.root_uv - t.root_uv).norm(dim=-1).mean()), 4)
+            # 3D keypoints: mean error (mm) over the 12 limb keypoints, hip-centred, and the same
+            # for the simulated detector landmarks the network was given
+            limbs = slice(LIMB_FIRST, LIMB_FIRST + 12)
+            metrics["keypoints3d_err_mm"] = round(float((out.keypoints3d - t.keypoints3d)[:, limbs].norm(dim=-1).mean() * 1000), 1)
+            detector = batch.keypoints[..., 3:6]
+            metrics["detector3d_err_mm"] = round(float((detector - t.keypoints3d)[:, limbs].norm(dim=-1).mean() * 1000), 1)
             metrics["shape_mae_per_phenotype_none"] = [round(float(v), 4) for v in (out.shape - t.shape).abs().mean(0)]
             # calibration: fraction of errors within one predicted sigma (0.68 if calibrated)
             metrics["height_within_1sigma"] = round(float(((out.height - t.height).abs() < out.height_log_sigma.exp()).float().mean()), 3)

@@ -417,7 +417,8 @@ def augment(data: EncoderDataset, index: np.ndarray, noise: NoiseConfig, rng: np
     targets = EncoderTargets(
         shape=torch.from_numpy(data.shape[index]).float(), height=torch.from_numpy(data.height[index]).float(),
         pose=torch.from_numpy(data.pose[index]).float(), orient=torch.from_numpy(data.orient[index]).float(),
-        root_uv=torch.from_numpy(data.root_uv[index]).float(), log_depth=torch.from_numpy(data.log_depth[index]).float())
+        root_uv=torch.from_numpy(data.root_uv[index]).float(), log_depth=torch.from_numpy(data.log_depth[index]).float(),
+        keypoints3d=torch.from_numpy(cam - hip[:, None]).float())
     return Batch(torch.from_numpy(kps), torch.from_numpy(glob), torch.from_numpy(mask), torch.from_numpy(text), targets)
 
 

@@ -52,6 +52,8 @@ def test_beats_trivial_baselines_on_fresh_people(encoder, fresh):
     assert m["pose_err_deg"] < 0.8 * base["pose_err_deg"]
     assert m["orient_err_deg"] < 0.5 * base["orient_err_deg"]
     assert m["depth_err_pct"] < 15.0
+    # its 3D keypoints improve on the (simulated) detector landmarks it was given
+    assert m["keypoints3d_err_mm"] < 0.8 * m["detector3d_err_mm"]
     # a true description helps, in both languages; a wrong one hurts
     for lang in ("en", "ko"):
         assert m[f"height_err_cm_{lang}"] < 0.7 * m["height_err_cm_none"]

@@ -84,6 +84,14 @@ def test_network_starts_at_the_rest_pose_and_outputs_valid_values():
     assert torch.allclose(out.pose @ out.pose.transpose(-1, -2), eye, atol=1e-5)
     assert ((out.shape > 0) & (out.shape < 1)).all()
     assert torch.isfinite(out.height).all() and (out.log_depth_log_sigma.exp() > 0).all()
+    # 3D keypoints start near the detector's own landmarks (a correction of them), zero without
+    kp, gl, mk, tx = _inputs(5)
+    with torch.no_grad():
+        out = net(kp, gl, mk, tx)
+    detector = kp[..., 3:6] * kp[..., 6:7]
+    assert out.keypoints3d.shape == (5, K_TOKENS, 3) and out.keypoints3d_log_sigma.shape == (5, K_TOKENS)
+    assert float((out.keypoints3d - detector).abs().max()) < 0.2
+    assert float((out.keypoints3d - detector).abs().max()) > 0.0
 
 
 def test_text_token_is_ignored_when_absent():
@@ -126,3 +134,9 @@ def test_body_prior_checks_its_shapes():
         _prior(depth=-1.0)
     with pytest.raises(ValueError, match="orient_sigma"):
         _prior(orient_sigma=0.0)
+    names = ("a", "b")
+    assert _prior(keypoints3d=torch.zeros(2, 3), keypoints3d_sigma=torch.ones(2), keypoint_names=names).keypoint_names == names
+    with pytest.raises(ValueError, match="keypoints3d"):
+        _prior(keypoints3d=torch.zeros(3, 3), keypoints3d_sigma=torch.ones(3), keypoint_names=names)
+    with pytest.raises(ValueError, match="keypoints3d_sigma"):
+        _prior(keypoints3d=torch.zeros(2, 3), keypoint_names=names)

@@ -119,3 +119,31 @@ def test_a_stated_height_is_fused_with_the_network_height():
     assert category.height_m == 1.75  # categories are the network's job
     ignored = fuse_stated_height(BodyPrior(**base, description=understand_description("zzz 160 qq")))
     assert ignored.height_m == 1.75
+
+
+def test_encoder_keypoints_replace_the_detector_landmarks_in_the_direction_term(scene):
+    from avatar3d.encoder.features import TOKEN_KEYPOINTS
+    from avatar3d.fitting import terms
+    from avatar3d.fitting.fitter import _with_encoder_landmarks
+
+    model, obs, K, params, truth = scene
+    names = obs.keypoint_names
+    mirrored = obs.world_landmarks.clone()
+    mirrored[:, 2] = -mirrored[:, 2]  # a detector that got every depth backwards
+    detector_obs = dataclasses.replace(obs, world_landmarks=mirrored)
+    predicted = [n for n in TOKEN_KEYPOINTS if n in names]
+    prior = dataclasses.replace(truth, keypoint_names=tuple(predicted), keypoints3d_sigma=torch.full((len(predicted),), 0.05),
+                                keypoints3d=torch.stack([obs.world_landmarks[names.index(n)] for n in predicted]))
+    merged = _with_encoder_landmarks(detector_obs, prior)
+    for n in names:
+        expected = obs.world_landmarks if n in predicted else mirrored
+        assert torch.equal(merged.world_landmarks[names.index(n)], expected[names.index(n)])
+    assert _with_encoder_landmarks(detector_obs, truth) is detector_obs  # a prior without keypoints
+
+    def direction_error(o):
+        problem = _Problem(model, o, fit_camera(K, W, H), FitConfig(), None)
+        with torch.no_grad():
+            joints = problem.keypoints3d(model.forward(params))
+        return float(terms.direction_loss(joints, problem.direction_targets, problem.direction_bones, problem.direction_weights)[0])
+
+    assert direction_error(merged) < 1e-3 < 0.05 < direction_error(detector_obs)
