@@ -98,8 +98,9 @@ class FitConfig:
     #: With an encoder :class:`~avatar3d.core.BodyPrior` these iterations replace
     #: ``orient_iterations`` / ``body_iterations``.  The default keeps the full schedule: the
     #: short one (12 / 45, configs/create/fast.yaml) fits ~2x faster at about the same mean
-    #: error, but a few photos land visibly off (a wrist 50-80 px away on the bundled sample
-    #: under 1 px keypoint noise, against <= 18 px with the full schedule).
+    #: error (synth_dev PA-MPJPE 57.8 mm either way) and a slightly lower IoU (0.83 vs 0.85),
+    #: and (measured with the previous encoder) put a wrist 50-80 px off on the bundled sample
+    #: in 2 of 6 trials under 1 px keypoint noise.
     prior_orient_iterations: int = 30
     prior_body_iterations: int = 90
     #: Weights of the encoder prior terms: squared deviations in units of the encoder's sigmas,
