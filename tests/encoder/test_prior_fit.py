@@ -147,3 +147,19 @@ def test_encoder_keypoints_replace_the_detector_landmarks_in_the_direction_term(
         return float(terms.direction_loss(joints, problem.direction_targets, problem.direction_bones, problem.direction_weights)[0])
 
     assert direction_error(merged) < 1e-3 < 0.05 < direction_error(detector_obs)
+
+
+def test_silhouette_scale_ramps_only_the_pixel_silhouette_term(scene):
+    """The body stage ramps the silhouette term in (FitConfig.silhouette_ramp) through this scale."""
+    from avatar3d.fitting.fitter import _initial_variables
+
+    model, obs, K, params, truth = scene
+    cfg = FitConfig(silhouette_size=64, silhouette_weight=0.5)
+    problem = _Problem(model, obs, fit_camera(K, W, H), cfg, None)
+    v = _initial_variables(problem, [0.0])
+    with torch.no_grad():
+        full, none, half = (float(problem.loss(v, True, s)[0][0]) for s in (1.0, 0.0, 0.5))
+        off = float(_Problem(model, obs, fit_camera(K, W, H), dataclasses.replace(cfg, silhouette_weight=0.0), None).loss(v, True)[0][0])
+    assert full > none + 1e-4  # the rest pose does not match the mask
+    assert none == pytest.approx(off, rel=1e-6)
+    assert half == pytest.approx(0.5 * (full + none), rel=1e-5)
