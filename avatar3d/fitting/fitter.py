@@ -108,10 +108,10 @@ class FitConfig:
     try_both_facings: bool = True
     #: With an encoder :class:`~avatar3d.core.BodyPrior` these iterations replace
     #: ``orient_iterations`` / ``body_iterations``.  The default keeps the full schedule: the
-    #: short one (12 / 45, configs/create/fast.yaml) fits ~2x faster at about the same mean
-    #: error (synth_dev PA-MPJPE 57.8 mm either way) and a slightly lower IoU (0.83 vs 0.85),
-    #: and (measured with the previous encoder) put a wrist 50-80 px off on the bundled sample
-    #: in 2 of 6 trials under 1 px keypoint noise.
+    #: short one (10 / 40, configs/create/fast.yaml) fits ~2x faster at a slightly higher error
+    #: (synth_dev, 24 photos: PA-MPJPE 56.3 vs 55.0 mm, IoU 0.89 vs 0.92), and (measured with
+    #: an earlier encoder) put a wrist 50-80 px off on the bundled sample in 2 of 6 trials
+    #: under 1 px keypoint noise.
     prior_orient_iterations: int = 30
     prior_body_iterations: int = 90
     #: Weights of the encoder prior terms: squared deviations in units of the encoder's sigmas,
@@ -312,7 +312,11 @@ def _closed_form_translation(points_world: torch.Tensor, observed: torch.Tensor,
     w = confidence.sqrt()
     A = torch.cat((rows_u * w[:, None], rows_v * w[:, None]))
     b = torch.cat((rhs_u * w, rhs_v * w))
-    t_cam = torch.linalg.lstsq(A, b[:, None]).solution[:, 0]
+    # LAPACK's float32 least squares differs in the last bits from process to process (memory
+    # alignment picks its SIMD path), and the fit amplified that into different avatars for the
+    # same photo (synth_dev: up to 35 mm PA-MPJPE on one photo). float64, rounded to 1 um.
+    t_cam = torch.linalg.lstsq(A.double(), b.double()[:, None]).solution[:, 0]
+    t_cam = (torch.round(t_cam * 1e6) / 1e6).to(points_world.dtype)
     if float(t_cam[2]) + float(X[:, 2].mean()) <= 0.3:  # degenerate: put the body 3 m away
         t_cam = torch.tensor([0.0, 0.0, 3.0], dtype=points_world.dtype) - X.mean(0)
     return R.T @ t_cam
