@@ -37,14 +37,12 @@ import torch
 
 from avatar3d.body.base import identity_params
 from avatar3d.core import BodyParams, BodyPrior
-from avatar3d.core.joints import COCO17
+from avatar3d.core.joints import COCO17, COCO_LIMBS12
 from avatar3d.encoder.describe import attributes_of, describe, wrong_attributes
 from avatar3d.utils.configs import load_config
 from avatar3d.utils.errors import UserError
 
-LIMB12 = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-          "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
-LIMB_INDEX = [COCO17.index(n) for n in LIMB12]
+LIMB_INDEX = [COCO17.index(n) for n in COCO_LIMBS12]
 #: The short-schedule preset the "encoder" variant runs (the speed claim).
 FAST_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "create" / "fast.yaml"
 PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions")
@@ -180,6 +178,7 @@ def run_encoder_bench(data: Path, limit: int | None = None, checkpoint: Path | N
         camera = fit_camera(K.to(model.dtype), w, h)
         texts = {"none": None, "true": true_description(gt, index), "wrong": wrong_description(gt, index)}
         priors: dict[str, tuple[BodyPrior, float]] = {}
+        detector3d = None if obs.world_landmarks is None else pa_mpjpe_mm(_coco_points(obs.world_landmarks, obs.keypoint_names), scorer.true_kp)
         for name, text in texts.items():
             start = time.process_time()
             prior = encoder.predict(obs, K, text, reader=reader)
@@ -191,8 +190,8 @@ def run_encoder_bench(data: Path, limit: int | None = None, checkpoint: Path | N
             # its 3D keypoints (what steers the fit's limbs in depth), and the detector's own
             if prior.keypoints3d is not None:
                 row["keypoints3d_pa_mpjpe_mm"] = pa_mpjpe_mm(_coco_points(prior.keypoints3d, prior.keypoint_names), scorer.true_kp)
-            if obs.world_landmarks is not None:
-                row["detector3d_pa_mpjpe_mm"] = pa_mpjpe_mm(_coco_points(obs.world_landmarks, obs.keypoint_names), scorer.true_kp)
+            if detector3d is not None:
+                row["detector3d_pa_mpjpe_mm"] = detector3d
             rows.setdefault(f"encoder_alone_{name}", []).append(row)
         if len(examples) < 4:
             examples.append({"image": image_path.name, "true": texts["true"], "wrong": texts["wrong"],

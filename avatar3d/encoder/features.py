@@ -33,6 +33,8 @@ MASK_GRID = 16
 MASK_SUPERSAMPLE = 4
 MASK_WINDOW = 1.1
 HIP_L, HIP_R = COCO17.index("left_hip"), COCO17.index("right_hip")
+#: Slots of a keypoint token that hold the detector's hip-relative 3D landmark, and its flag.
+TOKEN_WORLD, TOKEN_WORLD_VALID = slice(3, 6), 6
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,8 @@ def keypoint_tokens(uv: np.ndarray, confidence: np.ndarray, world: np.ndarray | 
         if np.isfinite(hip).all():
             rel = w - hip
             ok = np.isfinite(rel).all(axis=1)
-            out[ok, 3:6] = rel[ok]
-            out[ok, 6] = 1.0
+            out[ok, TOKEN_WORLD] = rel[ok]
+            out[ok, TOKEN_WORLD_VALID] = 1.0
     return out
 
 

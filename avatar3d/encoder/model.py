@@ -32,7 +32,7 @@ from torch import nn
 
 from avatar3d.core.rotations import sixd_to_matrix
 from avatar3d.encoder.describe import TEXT_FEATURES
-from avatar3d.encoder.features import GLOBAL_FEATURES, K_TOKENS, KEYPOINT_FEATURES, MASK_GRID
+from avatar3d.encoder.features import GLOBAL_FEATURES, K_TOKENS, KEYPOINT_FEATURES, MASK_GRID, TOKEN_WORLD, TOKEN_WORLD_VALID
 
 NUM_BODY_JOINTS = 21
 IDENTITY_6D = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
@@ -154,7 +154,7 @@ class MultimodalEncoder(nn.Module):
             x = block(x, key_mask)
         y = self.head(self.norm(x[:, 0]))
         k = self.keypoint_head(x[:, 2:2 + keypoints.shape[1]])
-        detector3d = keypoints[..., 3:6] * keypoints[..., 6:7]
+        detector3d = keypoints[..., TOKEN_WORLD] * keypoints[..., TOKEN_WORLD_VALID, None]
         parts = dict(zip(self.sizes, torch.split(y, list(self.sizes.values()), dim=-1)))
         s, j = self.config.shape_dim, NUM_BODY_JOINTS
         clamp = lambda t: t.clamp(*LOG_SIGMA_RANGE)  # noqa: E731

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from avatar3d.core.joints import COCO_LIMBS12
+from avatar3d.encoder.features import TOKEN_KEYPOINTS, TOKEN_WORLD
 from avatar3d.encoder.model import EncoderConfig, MultimodalEncoder, encoder_loss, rotation_angle
 from avatar3d.encoder.predict import CHECKPOINT_FORMAT
 from avatar3d.train.encoder_data import (
@@ -38,8 +40,8 @@ from avatar3d.utils.configs import save_config, to_dict
 
 log = logging.getLogger(__name__)
 
-#: Index of the first of the 12 limb keypoints (shoulders ... ankles) in the COCO-17 tokens.
-LIMB_FIRST = 5
+#: Token rows of the 12 limb keypoints (shoulders ... ankles).
+LIMB_TOKENS = [TOKEN_KEYPOINTS.index(n) for n in COCO_LIMBS12]
 
 
 @dataclass(frozen=True)
@@ -117,9 +119,9 @@ def evaluate(model: MultimodalEncoder, data: EncoderDataset, index: np.ndarray, 
             metrics["root_uv_err"] = round(float((out.root_uv - t.root_uv).norm(dim=-1).mean()), 4)
             # 3D keypoints: mean error (mm) over the 12 limb keypoints, hip-centred, and the same
             # for the simulated detector landmarks the network was given
-            limbs = slice(LIMB_FIRST, LIMB_FIRST + 12)
+            limbs = LIMB_TOKENS
             metrics["keypoints3d_err_mm"] = round(float((out.keypoints3d - t.keypoints3d)[:, limbs].norm(dim=-1).mean() * 1000), 1)
-            detector = batch.keypoints[..., 3:6]
+            detector = batch.keypoints[..., TOKEN_WORLD]
             metrics["detector3d_err_mm"] = round(float((detector - t.keypoints3d)[:, limbs].norm(dim=-1).mean() * 1000), 1)
             metrics["shape_mae_per_phenotype_none"] = [round(float(v), 4) for v in (out.shape - t.shape).abs().mean(0)]
             # calibration: fraction of errors within one predicted sigma (0.68 if calibrated)

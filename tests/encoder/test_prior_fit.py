@@ -9,7 +9,8 @@ import torch
 from avatar3d.body.base import identity_params
 from avatar3d.core import BodyParams, BodyPrior, Observations
 from avatar3d.core.rotations import axis_angle_to_matrix, rotation_about_axis
-from avatar3d.fitting.fitter import FitConfig, _encoder_prior_term, _Problem, _with_height_target, fit_body, fit_camera
+from avatar3d.fitting.fitter import (FitConfig, _encoder_prior_term, _initial_variables, _Problem, _with_height_target, fit_body,
+                                     fit_camera)
 from avatar3d.render import rasterize_world
 
 W, H = 192, 256
@@ -151,8 +152,6 @@ def test_encoder_keypoints_replace_the_detector_landmarks_in_the_direction_term(
 
 def test_silhouette_scale_ramps_only_the_pixel_silhouette_term(scene):
     """The body stage ramps the silhouette term in (FitConfig.silhouette_ramp) through this scale."""
-    from avatar3d.fitting.fitter import _initial_variables
-
     model, obs, K, params, truth = scene
     cfg = FitConfig(silhouette_size=64, silhouette_weight=0.5)
     problem = _Problem(model, obs, fit_camera(K, W, H), cfg, None)
