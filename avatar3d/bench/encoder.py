@@ -11,13 +11,17 @@ then, with the same observations and the intrinsics `create` would use:
 * ``encoder_true`` / ``encoder_wrong``: the short schedule with a true description (generated
   from the set's ground truth: sex, age, height in cm or as a category, build; English and
   Korean alternating) and with a wrong one (opposite sex, height, build, a distant age);
-* ``encoder_alone`` (none / true / wrong description): the encoder's own prediction, no fitting.
+* ``encoder_gross``: the true description but a grossly wrong stated height (0.45 m off, ~6
+  of the photo's own sigmas): the case where the image evidence is clear enough to win;
+* ``encoder_alone`` (none / true / wrong / gross description): the encoder's own prediction, no
+  fitting.
 
 Metrics per variant (means): PA-MPJPE (mm, the 12 limb keypoints after a similarity Procrustes
 fit, as ../score_fit.py), silhouette IoU against the true mask, fitting time (``seconds``: CPU
 seconds of this process, encoder included - on a shared machine wall time swings with other
 load, CPU time much less; ``wall_seconds`` beside it), standing-height error (cm) and phenotype
-error (mean absolute, Anny units).  The last
+error (mean absolute, Anny units; ``phenotype_err`` per phenotype, fitted), and how often a
+description's stated height drew a warning (``height_warnings``).  The last
 line is one JSON object with at least ``speedup`` (fitting time without / with the encoder, at
 the PA-MPJPE reported beside it) and ``height_err_cm`` {none, true, wrong}.
 """
@@ -70,6 +74,16 @@ def pa_mpjpe_mm(pred_cam: np.ndarray, true_cam: np.ndarray) -> float:
     return float(np.linalg.norm(procrustes_aligned(p, t) - t, axis=1).mean() * 1000)
 
 
+def gross_description(gt: dict, index: int) -> str:
+    """The true description of photo ``index`` with a stated height 0.45 m off the truth
+    (taller on odd indices, shorter on even ones)."""
+    rng = np.random.default_rng(3000 + index)
+    attrs = attributes_of(gt["phenotype"], gt["stature_m"])
+    wrong_m = attrs.height_m + (0.45 if index % 2 else -0.45)
+    return describe(dataclasses.replace(attrs, height_m=wrong_m), rng, "en" if index % 2 == 0 else "ko",
+                    keep=1.0, numeric_height=1.0)
+
+
 def _coco_points(points: torch.Tensor, names: tuple[str, ...]) -> np.ndarray:
     """``[17, 3]`` COCO-17 rows of named ``points [N, 3]`` (NaN where a name is missing)."""
     out = np.full((len(COCO17), 3), np.nan)
@@ -116,6 +130,7 @@ class _Scorer:
             "iou": hard_iou(cov, torch.from_numpy(self.gt_mask.astype(np.float32))),
             "height_err_cm": abs(height - self.gt["stature_m"]) * 100,
             "shape_mae": float(np.abs(params.shape[0].double().numpy() - self.true_shape).mean()),
+            **{f"err_{n}": float(abs(params.shape[0, i] - self.true_shape[i])) for i, n in enumerate(PHENOTYPES)},
         }
 
 
@@ -176,7 +191,8 @@ def run_encoder_bench(data: Path, limit: int | None = None, checkpoint: Path | N
         K = image.intrinsics()
         h, w = obs.mask.shape
         camera = fit_camera(K.to(model.dtype), w, h)
-        texts = {"none": None, "true": true_description(gt, index), "wrong": wrong_description(gt, index)}
+        texts = {"none": None, "true": true_description(gt, index), "wrong": wrong_description(gt, index),
+                 "gross": gross_description(gt, index)}
         priors: dict[str, tuple[BodyPrior, float]] = {}
         detector3d = None if obs.world_landmarks is None else pa_mpjpe_mm(_coco_points(obs.world_landmarks, obs.keypoint_names), scorer.true_kp)
         for name, text in texts.items():
@@ -187,6 +203,7 @@ def run_encoder_bench(data: Path, limit: int | None = None, checkpoint: Path | N
             # the encoder's own height estimate (its phenotypes' height would ignore a stated one)
             row["height_err_cm"] = abs(prior.height_m - gt["stature_m"]) * 100
             row["seconds"] = priors[name][1]
+            row["height_warning"] = float(any("description: " in w and " m " in w for w in prior.warnings))
             # its 3D keypoints (what steers the fit's limbs in depth), and the detector's own
             if prior.keypoints3d is not None:
                 row["keypoints3d_pa_mpjpe_mm"] = pa_mpjpe_mm(_coco_points(prior.keypoints3d, prior.keypoint_names), scorer.true_kp)
@@ -194,7 +211,7 @@ def run_encoder_bench(data: Path, limit: int | None = None, checkpoint: Path | N
                 row["detector3d_pa_mpjpe_mm"] = detector3d
             rows.setdefault(f"encoder_alone_{name}", []).append(row)
         if len(examples) < 4:
-            examples.append({"image": image_path.name, "true": texts["true"], "wrong": texts["wrong"],
+            examples.append({"image": image_path.name, "true": texts["true"], "wrong": texts["wrong"], "gross": texts["gross"],
                              "understood_true": priors["true"][0].description.as_dict() if priors["true"][0].description else None})
         variants = {
             "no_encoder": (None, full_cfg, 0.0),
@@ -202,6 +219,7 @@ def run_encoder_bench(data: Path, limit: int | None = None, checkpoint: Path | N
             "encoder_full": (priors["none"][0], full_cfg, priors["none"][1]),
             "encoder_true": (priors["true"][0], fit_cfg, priors["true"][1]),
             "encoder_wrong": (priors["wrong"][0], fit_cfg, priors["wrong"][1]),
+            "encoder_gross": (priors["gross"][0], fit_cfg, priors["gross"][1]),
         }
         for name, (prior, cfg, encode_seconds) in variants.items():
             start, wall = time.process_time(), time.perf_counter()
@@ -227,11 +245,15 @@ def run_encoder_bench(data: Path, limit: int | None = None, checkpoint: Path | N
                                   "encoder_full": means.get("encoder_full", {}).get("pa_mpjpe_mm")}
         summary["iou"] = {"no_encoder": means["no_encoder"]["iou"], "encoder": means["encoder"]["iou"],
                           "encoder_full": means.get("encoder_full", {}).get("iou")}
+    kinds = ("none", "true", "wrong", "gross")
     summary["height_err_cm"] = {k: means.get(f"encoder_{k}" if k != "none" else "encoder", {}).get("height_err_cm")
-                                for k in ("none", "true", "wrong")}
+                                for k in kinds}
     summary["height_err_cm_no_encoder"] = means.get("no_encoder", {}).get("height_err_cm")
     summary["shape_mae"] = {k: means.get(f"encoder_{k}" if k != "none" else "encoder", {}).get("shape_mae")
-                            for k in ("none", "true", "wrong")}
-    summary["encoder_alone"] = {k: means.get(f"encoder_alone_{k}") for k in ("none", "true", "wrong")}
+                            for k in kinds}
+    summary["phenotype_err"] = {k: {n: means.get(f"encoder_{k}" if k != "none" else "encoder", {}).get(f"err_{n}")
+                                    for n in PHENOTYPES} for k in kinds}
+    summary["height_warnings"] = {k: means.get(f"encoder_alone_{k}", {}).get("height_warning") for k in kinds}
+    summary["encoder_alone"] = {k: means.get(f"encoder_alone_{k}") for k in kinds}
     summary["description_examples"] = examples
     return summary

@@ -46,6 +46,13 @@ DEFAULT_CHECKPOINT = Path("encoder") / "encoder.pt"
 ANNY_SHAPE_NAMES = ("gender", "age", "muscle", "weight", "height", "proportions")
 #: Standard deviation of a height stated in a description ("178 cm"), metres, at confidence 1.
 STATED_HEIGHT_SIGMA_M = 0.02
+#: A stated height this many combined sigmas from the photo's own estimate gets a warning; at
+#: the second, the photo wins and the number is ignored ("117 cm" typed for 171).  Only a gross
+#: contradiction counts as clear image evidence: a single photo measures stature weakly (the
+#: network's image-only sigma is 6-8 cm), and on synth_dev true stated heights reach 3.0
+#: sigma (the photo's estimate was 24 cm off there) while heights 45 cm off sit at 4.3-8.7.
+STATED_HEIGHT_DOUBT_Z = 3.0
+STATED_HEIGHT_REJECT_Z = 4.0
 
 
 def default_checkpoint_path() -> Path:
@@ -98,34 +105,69 @@ class BodyEncoder:
         understanding = understand_description(description, reader)
         text = description_features(understanding)
         inputs = observation_inputs(obs, K)
+        out = self._run(inputs, text)
+        warnings = list(understanding.warnings) if understanding is not None else []
+        if understanding is not None and 0 < understanding.confidence < MIN_USABLE_CONFIDENCE:
+            warnings.append("description too uncertain to use; ignored")
+        K_np = K.detach().cpu().double().numpy()
+        prior = prior_from_output(out, 0, obs.bbox, K_np, understanding, tuple(warnings))
+        image_only = None
+        if _stated_height(understanding) is not None:  # what the photo alone says, to check the number against
+            image_only = prior_from_output(self._run(inputs, description_features(None)), 0, obs.bbox, K_np)
+        return fuse_stated_height(prior, image_only)
+
+    def _run(self, inputs: tuple[np.ndarray, np.ndarray, np.ndarray], text: np.ndarray) -> EncoderOutput:
         # a network this small runs fastest on one thread (thread hand-offs cost more than the
         # maths, badly so on a busy machine); the caller's setting is restored afterwards
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            out = self.network(torch.from_numpy(inputs[0])[None], torch.from_numpy(inputs[1])[None],
-                               torch.from_numpy(inputs[2])[None], torch.from_numpy(text)[None])
+            return self.network(torch.from_numpy(inputs[0])[None], torch.from_numpy(inputs[1])[None],
+                                torch.from_numpy(inputs[2])[None], torch.from_numpy(text)[None])
         finally:
             torch.set_num_threads(threads)
-        warnings = list(understanding.warnings) if understanding is not None else []
-        if understanding is not None and 0 < understanding.confidence < MIN_USABLE_CONFIDENCE:
-            warnings.append("description too uncertain to use; ignored")
-        prior = prior_from_output(out, 0, obs.bbox, K.detach().cpu().double().numpy(), understanding, tuple(warnings))
-        return fuse_stated_height(prior)
 
 
-def fuse_stated_height(prior: BodyPrior) -> BodyPrior:
+def _stated_height(understanding) -> float | None:
+    """The height in metres a usable description states in numbers, else None."""
+    if understanding is None or understanding.height_m is None or understanding.confidence < MIN_USABLE_CONFIDENCE:
+        return None
+    return float(understanding.height_m)
+
+
+def fuse_stated_height(prior: BodyPrior, image_only: BodyPrior | None = None) -> BodyPrior:
     """Combine the network's standing height with a height the description states in numbers
     (inverse-variance weighting; the stated height's sigma is :data:`STATED_HEIGHT_SIGMA_M`
     divided by the description's confidence).  A single photo barely measures absolute height
     (scale and depth trade off), so a stated number dominates; categories ("tall") are left to
-    the network, which learned what they mean."""
+    the network, which learned what they mean.
+
+    ``image_only`` (the network's prediction without the description) checks the number: one
+    :data:`STATED_HEIGHT_DOUBT_Z` combined sigmas away gets a warning, one
+    :data:`STATED_HEIGHT_REJECT_Z` away is ignored with a warning (the photo's height, height
+    phenotype and their sigmas are used)."""
     u = prior.description
-    if u is None or u.height_m is None or u.confidence < MIN_USABLE_CONFIDENCE:
+    stated = _stated_height(u)
+    if stated is None:
         return prior
     s_text = STATED_HEIGHT_SIGMA_M / u.confidence
+    if image_only is not None:
+        z = (stated - image_only.height_m) / math.hypot(image_only.height_sigma, s_text)
+        seen = f"the photo's own estimate {image_only.height_m:.2f} +/- {image_only.height_sigma:.2f} m"
+        if abs(z) > STATED_HEIGHT_REJECT_Z:
+            k = list(prior.shape_names).index("height") if "height" in prior.shape_names else None
+            shape, shape_sigma = prior.shape.clone(), prior.shape_sigma.clone()
+            if k is not None:
+                shape[k], shape_sigma[k] = image_only.shape[k], image_only.shape_sigma[k]
+            warning = (f"description: {stated:.2f} m contradicts {seen} ({abs(z):.1f} sigma); "
+                       "the stated height is ignored - check the description")
+            return replace(prior, height_m=image_only.height_m, height_sigma=image_only.height_sigma,
+                           shape=shape, shape_sigma=shape_sigma, warnings=prior.warnings + (warning,))
+        if abs(z) > STATED_HEIGHT_DOUBT_Z:
+            prior = replace(prior, warnings=prior.warnings + (
+                f"description: {stated:.2f} m is far from {seen} ({abs(z):.1f} sigma); the stated height is used",))
     w_net, w_text = prior.height_sigma ** -2, s_text ** -2
-    height = (w_net * prior.height_m + w_text * u.height_m) / (w_net + w_text)
+    height = (w_net * prior.height_m + w_text * stated) / (w_net + w_text)
     return replace(prior, height_m=float(height), height_sigma=float((w_net + w_text) ** -0.5))
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from avatar3d.body.base import BodyModel
+from avatar3d.body.base import BodyModel, identity_params
 from avatar3d.core import BodyOutput, BodyParams, BodyPrior, Camera, FitResult, Observations
 from avatar3d.core.frames import FRONT_CAMERA_ROTATION, frame_matrix
 from avatar3d.core.joints import COCO17
@@ -121,6 +121,15 @@ class FitConfig:
     #: accuracy; the encoder's pose and orientation only start the fit.
     encoder_prior_weight: float = 0.002
     encoder_pose_weight: float = 0.0
+    #: Weight of the body's standing height against the prior's ``height_m`` in units of its
+    #: ``height_sigma`` (metres), on top of the shape term above: every phenotype moves the
+    #: stature (age, gender and proportions too, not only ``height``), so this term holds the
+    #: height itself.  With a height the description states ("176 cm", sigma ~2 cm) it keeps
+    #: the fit there against the silhouette; the photo's own estimate (sigma ~7 cm) pulls ~12x
+    #: less.
+    encoder_height_weight: float = 0.05
+    #: Floor of ``height_sigma`` in that term, metres.
+    encoder_height_sigma_floor: float = 0.01
     #: Also start candidates from the detector's 3D landmarks (both facings); the orientation
     #: stage keeps the best of them and the encoder's own start.
     encoder_landmark_candidates: bool = True
@@ -174,6 +183,7 @@ class _Problem:
         self.scale_px = max(math.hypot(u1 - u0, v1 - v0), 1.0)
         self._setup_silhouette()
         self._setup_directions()
+        self.stature_offset = _stature_offset(model, body_prior) if config.encoder_height_weight > 0 else None
 
     def _setup_silhouette(self) -> None:
         crop = person_crop(self.camera, self.obs.mask, self.obs.bbox, self.config.silhouette_size, self.dtype)
@@ -256,7 +266,7 @@ class _Problem:
             total = total + cfg.pose_prior_weight * self.pose_prior(local)
         total = total + cfg.angle_prior_weight * terms.angle_prior(v.body)
         if self.body_prior is not None:  # it also holds the shape, in place of the generic shape prior
-            total = total + _encoder_prior_term(self, params, local)
+            total = total + _encoder_prior_term(self, params, local, out.rest_vertices)
         elif self.model.name == "anny":
             total = total + cfg.shape_prior_weight * terms.shape_prior(params.shape)
         if self.model.name != "anny":
@@ -277,16 +287,38 @@ class _Problem:
         return total, out
 
 
-def _encoder_prior_term(problem: _Problem, params: BodyParams, local: torch.Tensor) -> torch.Tensor:
+@torch.no_grad()
+def _stature_offset(model: BodyModel, prior: BodyPrior | None) -> float | None:
+    """Metres from the top of the body's bind mesh (``BodyOutput.rest_vertices``, which every
+    forward returns) to its standing height (the top of the head above the floor), at the
+    prior's shape: the fitter's height term then reads the stature off the forward it already
+    ran (a few mm apart, nearly constant over shapes; every phenotype moves the stature, and
+    age does so non-linearly).  None for body models without ``standing_height``."""
+    if prior is None or model.name != "anny" or not hasattr(model, "standing_height"):
+        return None
+    if prior.shape.shape[0] != len(getattr(model, "shape_names", ())):
+        return None
+    shape = prior.shape.to(model.dtype)[None]
+    top = model.forward(identity_params(1, len(model.pose_joint_names), shape)).rest_vertices[0, :, 1].max()
+    return float(model.standing_height(shape)[0] - top)
+
+
+def _encoder_prior_term(problem: _Problem, params: BodyParams, local: torch.Tensor,
+                        rest_vertices: torch.Tensor | None = None) -> torch.Tensor:
     """``[B]`` encoder prior: squared deviations from the :class:`BodyPrior` in units of its
     sigmas (floored by the config), weighted by the config: shape (Anny phenotypes), the 21 local
     joint rotations and the global orientation (squared angles from the chordal distance,
-    ``|R - M|^2 / 2 ~ angle^2``)."""
+    ``|R - M|^2 / 2 ~ angle^2``); with ``rest_vertices`` (``BodyOutput.rest_vertices`` of
+    ``params``) also the standing height against ``prior.height_m`` in units of its sigma."""
     cfg, prior, dtype = problem.config, problem.body_prior, problem.dtype
     total = params.shape.new_zeros(params.shape.shape[0])
     if problem.model.name == "anny" and prior.shape.shape[0] == params.shape.shape[1]:
         sigma = prior.shape_sigma.to(dtype).clamp_min(cfg.encoder_shape_sigma_floor)
         total = total + cfg.encoder_prior_weight * (((params.shape - prior.shape.to(dtype)) / sigma) ** 2).mean(-1)
+        if problem.stature_offset is not None and rest_vertices is not None:
+            height = rest_vertices[..., 1].max(-1).values + problem.stature_offset
+            h_sigma = max(prior.height_sigma, cfg.encoder_height_sigma_floor)
+            total = total + cfg.encoder_height_weight * ((height - prior.height_m) / h_sigma) ** 2
     if cfg.encoder_pose_weight == 0.0:  # the default: the encoder's pose only starts the fit
         return total
     pose_sigma = prior.pose_sigma.to(dtype).clamp_min(cfg.encoder_pose_sigma_floor)

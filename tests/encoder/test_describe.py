@@ -133,6 +133,21 @@ def test_wrong_descriptions_disagree_with_the_truth():
     assert abs(wrong.height_m - attrs.height_m) > 0.15 and abs(wrong.age_years - 30.0) > 30
 
 
+def test_bench_gross_descriptions_state_a_height_far_from_the_truth_and_keep_the_rest():
+    from avatar3d.bench.encoder import gross_description
+
+    gt = {"stature_m": 1.68, "phenotype": {"gender": 0.9, "age": 0.5, "muscle": 0.5, "weight": 0.5, "height": 0.5,
+                                           "proportions": 0.5}}
+    truth = attributes_of(gt["phenotype"], gt["stature_m"])
+    stated = []
+    for index in range(4):  # English and Korean, taller and shorter
+        u = understand_description(gross_description(gt, index))
+        stated.append(u.height_m)
+        assert u.sex == truth.sex is not None, u
+    assert sorted(round(abs(h - 1.68), 2) for h in stated) == [0.45] * 4
+    assert min(stated) < 1.68 < max(stated)
+
+
 def test_features_encode_what_was_understood():
     f = description_features(understand_description("키가 큰 남자"))
     assert f.shape == (TEXT_FEATURES,) and f[0] == 1 and f[2] == 1 and f[3] == 0 and f[7] > 0

@@ -53,7 +53,7 @@ def scene(anny_body):
 
 def test_prior_term_is_zero_at_the_prior_and_weighted_by_sigma(scene):
     model, obs, K, params, truth = scene
-    cfg = FitConfig()
+    cfg = FitConfig(encoder_height_weight=0.0)  # the stature term has its own test
     problem = _Problem(model, obs, fit_camera(K, W, H), cfg, None, truth)
     local = params.pose[:, list(model.smpl22_pose_slots)]
     assert float(_encoder_prior_term(problem, params, local)[0]) == pytest.approx(0.0, abs=1e-5)
@@ -105,6 +105,47 @@ def test_height_target_moves_the_height_phenotype_to_the_stated_height(scene):
     assert float(moved.shape_sigma[4]) == pytest.approx(0.02 / 1.1, rel=0.3)  # ~1.1 m per unit
     same = _with_height_target(model, truth)
     assert torch.allclose(same.shape, truth.shape, atol=0.01)
+
+
+def test_stature_term_measures_the_standing_height_against_the_prior(scene):
+    """The height term follows the body's real standing height (every phenotype moves it),
+    in units of the prior's height sigma."""
+    model, obs, K, params, truth = scene
+    local = params.pose[:, list(model.smpl22_pose_slots)]
+    with_h, without_h = (_Problem(model, obs, fit_camera(K, W, H), FitConfig(encoder_height_weight=w), None, truth)
+                         for w in (0.05, 0.0))
+    assert float(_encoder_prior_term(with_h, params, local, model.forward(params).rest_vertices)[0]) == pytest.approx(0.0, abs=1e-5)
+    for k, step in ((4, 0.04), (1, -0.08), (0, 0.3)):  # height, age (non-linear there), gender
+        shape = params.shape.clone()
+        shape[0, k] += step
+        moved = dataclasses.replace(params, shape=shape)
+        dh = float(model.standing_height(shape)[0] - model.standing_height(params.shape)[0])
+        rest = model.forward(moved).rest_vertices
+        extra = float(_encoder_prior_term(with_h, moved, local, rest)[0] - _encoder_prior_term(without_h, moved, local, rest)[0])
+        assert abs(dh) > 0.02
+        # the height the term saw (metres from the prior's) within 4 mm of the real change
+        assert math.sqrt(extra / 0.05) * truth.height_sigma == pytest.approx(abs(dh), abs=0.004)
+
+
+def test_a_stated_height_far_from_the_photo_is_flagged_then_ignored():
+    from avatar3d.encoder.describe import understand_description
+    from avatar3d.encoder.predict import fuse_stated_height
+
+    base = dict(shape=torch.full((6,), 0.5), shape_sigma=torch.full((6,), 0.1), body_pose=torch.eye(3).expand(21, 3, 3),
+                pose_sigma=torch.full((21,), 0.2), global_orient=torch.eye(3), orient_sigma=0.2,
+                root_camera=torch.tensor([0.0, 0.0, 3.0]), depth=3.0, depth_sigma=0.3, height_sigma=0.07,
+                shape_names=("gender", "age", "muscle", "weight", "height", "proportions"))
+    photo = BodyPrior(**base, height_m=1.75)
+    # the network saw the number too: its text-conditioned height phenotype moved towards it
+    read = lambda text: BodyPrior(**{**base, "shape": torch.tensor([0.5, 0.5, 0.5, 0.5, 0.2, 0.5])}, height_m=1.70,  # noqa: E731
+                                  description=understand_description(text))
+    near = fuse_stated_height(read("a 172 cm man"), photo)
+    assert near.height_m == pytest.approx(1.72, abs=0.01) and near.warnings == ()
+    far = fuse_stated_height(read("a 150 cm man"), photo)  # 3.4 sigma: used, with a warning
+    assert far.height_m == pytest.approx(1.50, abs=0.02) and "1.50 m is far from" in far.warnings[-1]
+    typo = fuse_stated_height(read("a 117 cm man"), photo)  # 8.6 sigma: the photo wins
+    assert typo.height_m == 1.75 and typo.height_sigma == 0.07 and float(typo.shape[4]) == 0.5
+    assert "1.17 m contradicts" in typo.warnings[-1] and "ignored" in typo.warnings[-1]
 
 
 def test_a_stated_height_is_fused_with_the_network_height():
