@@ -43,6 +43,7 @@ from avatar3d.body.base import identity_params
 from avatar3d.core import BodyParams, BodyPrior
 from avatar3d.core.joints import COCO17, COCO_LIMBS12
 from avatar3d.encoder.describe import attributes_of, describe, wrong_attributes
+from avatar3d.encoder.predict import STATED_HEIGHT_WARNING
 from avatar3d.utils.configs import load_config
 from avatar3d.utils.errors import UserError
 
@@ -125,12 +126,13 @@ class _Scorer:
             kp_cam = camera.world_to_camera(kp).double().numpy()
             cov = rasterize_world(out.vertices, self.model.faces, camera).coverage[0]
             height = float(self.model.standing_height(params.shape)[0])
+        shape_err = np.abs(params.shape[0].double().numpy() - self.true_shape)
         return {
             "pa_mpjpe_mm": pa_mpjpe_mm(kp_cam, self.true_kp),
             "iou": hard_iou(cov, torch.from_numpy(self.gt_mask.astype(np.float32))),
             "height_err_cm": abs(height - self.gt["stature_m"]) * 100,
-            "shape_mae": float(np.abs(params.shape[0].double().numpy() - self.true_shape).mean()),
-            **{f"err_{n}": float(abs(params.shape[0, i] - self.true_shape[i])) for i, n in enumerate(PHENOTYPES)},
+            "shape_mae": float(shape_err.mean()),
+            **{f"err_{n}": float(e) for n, e in zip(PHENOTYPES, shape_err)},
         }
 
 
@@ -203,7 +205,7 @@ def run_encoder_bench(data: Path, limit: int | None = None, checkpoint: Path | N
             # the encoder's own height estimate (its phenotypes' height would ignore a stated one)
             row["height_err_cm"] = abs(prior.height_m - gt["stature_m"]) * 100
             row["seconds"] = priors[name][1]
-            row["height_warning"] = float(any("description: " in w and " m " in w for w in prior.warnings))
+            row["height_warning"] = float(any(w.startswith(STATED_HEIGHT_WARNING) for w in prior.warnings))
             # its 3D keypoints (what steers the fit's limbs in depth), and the detector's own
             if prior.keypoints3d is not None:
                 row["keypoints3d_pa_mpjpe_mm"] = pa_mpjpe_mm(_coco_points(prior.keypoints3d, prior.keypoint_names), scorer.true_kp)
@@ -246,13 +248,11 @@ def run_encoder_bench(data: Path, limit: int | None = None, checkpoint: Path | N
         summary["iou"] = {"no_encoder": means["no_encoder"]["iou"], "encoder": means["encoder"]["iou"],
                           "encoder_full": means.get("encoder_full", {}).get("iou")}
     kinds = ("none", "true", "wrong", "gross")
-    summary["height_err_cm"] = {k: means.get(f"encoder_{k}" if k != "none" else "encoder", {}).get("height_err_cm")
-                                for k in kinds}
+    fitted = {k: means.get("encoder" if k == "none" else f"encoder_{k}", {}) for k in kinds}  # short schedule
+    summary["height_err_cm"] = {k: fitted[k].get("height_err_cm") for k in kinds}
     summary["height_err_cm_no_encoder"] = means.get("no_encoder", {}).get("height_err_cm")
-    summary["shape_mae"] = {k: means.get(f"encoder_{k}" if k != "none" else "encoder", {}).get("shape_mae")
-                            for k in kinds}
-    summary["phenotype_err"] = {k: {n: means.get(f"encoder_{k}" if k != "none" else "encoder", {}).get(f"err_{n}")
-                                    for n in PHENOTYPES} for k in kinds}
+    summary["shape_mae"] = {k: fitted[k].get("shape_mae") for k in kinds}
+    summary["phenotype_err"] = {k: {n: fitted[k].get(f"err_{n}") for n in PHENOTYPES} for k in kinds}
     summary["height_warnings"] = {k: means.get(f"encoder_alone_{k}", {}).get("height_warning") for k in kinds}
     summary["encoder_alone"] = {k: means.get(f"encoder_alone_{k}") for k in kinds}
     summary["description_examples"] = examples

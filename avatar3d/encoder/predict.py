@@ -53,6 +53,8 @@ STATED_HEIGHT_SIGMA_M = 0.02
 #: sigma (the photo's estimate was 24 cm off there) while heights 45 cm off sit at 4.3-8.7.
 STATED_HEIGHT_DOUBT_Z = 3.0
 STATED_HEIGHT_REJECT_Z = 4.0
+#: How the warnings of that check begin (in ``BodyPrior.warnings`` and result.json).
+STATED_HEIGHT_WARNING = "description: the stated height"
 
 
 def default_checkpoint_path() -> Path:
@@ -159,13 +161,13 @@ def fuse_stated_height(prior: BodyPrior, image_only: BodyPrior | None = None) ->
             shape, shape_sigma = prior.shape.clone(), prior.shape_sigma.clone()
             if k is not None:
                 shape[k], shape_sigma[k] = image_only.shape[k], image_only.shape_sigma[k]
-            warning = (f"description: {stated:.2f} m contradicts {seen} ({abs(z):.1f} sigma); "
-                       "the stated height is ignored - check the description")
+            warning = (f"{STATED_HEIGHT_WARNING} {stated:.2f} m contradicts {seen} ({abs(z):.1f} sigma) "
+                       "and is ignored - check the description")
             return replace(prior, height_m=image_only.height_m, height_sigma=image_only.height_sigma,
                            shape=shape, shape_sigma=shape_sigma, warnings=prior.warnings + (warning,))
         if abs(z) > STATED_HEIGHT_DOUBT_Z:
             prior = replace(prior, warnings=prior.warnings + (
-                f"description: {stated:.2f} m is far from {seen} ({abs(z):.1f} sigma); the stated height is used",))
+                f"{STATED_HEIGHT_WARNING} {stated:.2f} m is far from {seen} ({abs(z):.1f} sigma); it is used",))
     w_net, w_text = prior.height_sigma ** -2, s_text ** -2
     height = (w_net * prior.height_m + w_text * stated) / (w_net + w_text)
     return replace(prior, height_m=float(height), height_sigma=float((w_net + w_text) ** -0.5))
