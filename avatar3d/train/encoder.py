@@ -185,7 +185,7 @@ def train_encoder(config: TrainEncoderConfig, output_dir: str | Path, model_fact
         losses.append(float(loss.detach()))
         if config.eval_every and ((step + 1) % config.eval_every == 0 or step + 1 == config.steps):
             log.info("step %d/%d loss %.3f (%s) %.0f s", step + 1, config.steps, float(np.mean(losses[-50:])),
-                     ", ".join(f"{k} {float(v):.2f}" for k, v in parts.items()), time.perf_counter() - t_train)
+                     ", ".join(f"{k} {float(v.detach()):.2f}" for k, v in parts.items()), time.perf_counter() - t_train)
     train_seconds = time.perf_counter() - t_train
     mean_shape = data.shape[train_idx].mean(0)
     mean_height = float(data.height[train_idx].mean())
