@@ -24,10 +24,12 @@ def _meshes():
 
 
 @pytest.mark.parametrize("case", ["random", "body"])
-def test_rasterize_interpolate_grads_match_reference(need_ext, case):
+# 4 and 8 channels take the kernels' 4-wide vector loops, 5 the generic scalar one
+@pytest.mark.parametrize("channels", [4, 5, 8])
+def test_rasterize_interpolate_grads_match_reference(need_ext, case, channels):
     name, pos, faces, res = next((m for m in _meshes() if m[0] == case))
     g = torch.Generator().manual_seed(1)
-    attr = torch.randn(pos.shape[1], 5, generator=g)
+    attr = torch.randn(pos.shape[1], channels, generator=g)
     outs = {}
     for impl in ("ext", "ref"):
         p = pos.clone().requires_grad_(True)

@@ -24,7 +24,60 @@ inline bool pixel_face(const float* r, const int32_t* faces, int F, int V, const
     const int f = (int)id - 1;
     if (f < 0 || f >= F) return false;
     fv = faces + 3 * (int64_t)f;
-    return fv[0] >= 0 && fv[0] < V && fv[1] >= 0 && fv[1] < V && fv[2] >= 0 && fv[2] < V;
+    // one unsigned compare per index also rejects negative ones
+    return (uint32_t)fv[0] < (uint32_t)V && (uint32_t)fv[1] < (uint32_t)V && (uint32_t)fv[2] < (uint32_t)V;
+}
+
+// The channel loops, 4 channels per vector operation when C is a multiple of 4 (GCC leaves
+// them scalar: it cannot rule out that the output aliases the attributes). Every lane does
+// the scalar loop's operations in the same order, so results are bitwise the same.
+template <int CC>
+inline void blend(float* o, const float* a0, const float* a1, const float* a2, float w0, float u, float v, int C) {
+    if (CC > 0 && CC % 4 == 0) {
+        const v4f W = splat4(w0), U = splat4(u), Vv = splat4(v);
+        for (int c = 0; c < CC; c += 4) store4(o + c, load4(a0 + c) * W + load4(a1 + c) * U + load4(a2 + c) * Vv);
+        return;
+    }
+    for (int c = 0; c < C; ++c) o[c] = a0[c] * w0 + a1[c] * u + a2[c] * v;
+}
+
+// g0 += gx * w0, g1 += gx * u, g2 += gx * v (in that order per channel: a repeated vertex
+// accumulates as in the scalar loop).
+template <int CC>
+inline void scatter(float* g0, float* g1, float* g2, const float* gx, float w0, float u, float v, int C) {
+    if (CC > 0 && CC % 4 == 0) {
+        const v4f W = splat4(w0), U = splat4(u), Vv = splat4(v);
+        for (int c = 0; c < CC; c += 4) {
+            const v4f g = load4(gx + c);
+            store4(g0 + c, load4(g0 + c) + g * W);
+            store4(g1 + c, load4(g1 + c) + g * U);
+            store4(g2 + c, load4(g2 + c) + g * Vv);
+        }
+        return;
+    }
+    for (int c = 0; c < C; ++c) {
+        const float gc = gx[c];
+        g0[c] += gc * w0; g1[c] += gc * u; g2[c] += gc * v;
+    }
+}
+
+// (sum_c gx[c] (a1[c] - a0[c]), sum_c gx[c] (a2[c] - a0[c])), summed in channel order.
+template <int CC>
+inline void dot_diff(const float* gx, const float* a0, const float* a1, const float* a2, int C, float& gu, float& gv) {
+    gu = 0.0f; gv = 0.0f;
+    if (CC > 0 && CC % 4 == 0) {
+        for (int c = 0; c < CC; c += 4) {
+            const v4f g = load4(gx + c), b = load4(a0 + c);
+            const v4f pu = g * (load4(a1 + c) - b), pv = g * (load4(a2 + c) - b);
+            for (int k = 0; k < 4; ++k) { gu += pu[k]; gv += pv[k]; }
+        }
+        return;
+    }
+    for (int c = 0; c < C; ++c) {
+        const float gc = gx[c];
+        gu += gc * (a1[c] - a0[c]);
+        gv += gc * (a2[c] - a0[c]);
+    }
 }
 
 // True when the id channel of 4 consecutive rast pixels is +0 (all empty).
@@ -77,7 +130,7 @@ void interpolate_fwd_impl(const InterpolateArgs& a) {
                 const float* a0 = ab + (int64_t)fv[0] * C;
                 const float* a1 = ab + (int64_t)fv[1] * C;
                 const float* a2 = ab + (int64_t)fv[2] * C;
-                for (int c = 0; c < C; ++c) o[c] = a0[c] * w0 + a1[c] * u + a2[c] * v;
+                blend<CC>(o, a0, a1, a2, w0, u, v, C);
             }
         }
         stream_fence(sz);
@@ -132,24 +185,10 @@ void interpolate_bwd_impl(const InterpolateGradArgs& a) {
                     const float* a1 = ab + (int64_t)fv[1] * C;
                     const float* a2 = ab + (int64_t)fv[2] * C;
                     const float* gx = go + (int64_t)x * C;
-                    if (!SKIP_ATTR) {
-                        float* g0 = gb + (int64_t)fv[0] * C;
-                        float* g1 = gb + (int64_t)fv[1] * C;
-                        float* g2 = gb + (int64_t)fv[2] * C;
-                        for (int c = 0; c < C; ++c) {
-                            const float gc = gx[c];
-                            g0[c] += gc * w0; g1[c] += gc * u; g2[c] += gc * v;
-                        }
-                    }
-                    if (gp) {
-                        float gu = 0.0f, gv = 0.0f;
-                        for (int c = 0; c < C; ++c) {
-                            const float gc = gx[c];
-                            gu += gc * (a1[c] - a0[c]);
-                            gv += gc * (a2[c] - a0[c]);
-                        }
-                        gp[0] = gu; gp[1] = gv;
-                    }
+                    if (!SKIP_ATTR)
+                        scatter<CC>(gb + (int64_t)fv[0] * C, gb + (int64_t)fv[1] * C, gb + (int64_t)fv[2] * C, gx, w0, u,
+                                    v, C);
+                    if (gp) dot_diff<CC>(gx, a0, a1, a2, C, gp[0], gp[1]);
                 }
             }
         }

@@ -406,8 +406,8 @@ void rasterize_bwd(const RasterizeGradArgs& a) {
                         flush();
                         last_f = f;
                         fv = a.faces + 3 * (int64_t)f;
-                        last_ok = fv[0] >= 0 && fv[0] < V && fv[1] >= 0 && fv[1] < V && fv[2] >= 0 && fv[2] < V &&
-                                  setup_grad(vb[fv[0]], vb[fv[1]], vb[fv[2]], t);
+                        last_ok = (uint32_t)fv[0] < (uint32_t)V && (uint32_t)fv[1] < (uint32_t)V &&
+                                  (uint32_t)fv[2] < (uint32_t)V && setup_grad(vb[fv[0]], vb[fv[1]], vb[fv[2]], t);
                         if (last_ok) {
                             g1x = t.d2y * t.invA; g1y = -t.d2x * t.invA;
                             g2x = -t.d1y * t.invA; g2y = t.d1x * t.invA;

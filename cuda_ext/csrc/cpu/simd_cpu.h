@@ -31,6 +31,14 @@ typedef int32_t v8i __attribute__((vector_size(32)));
 
 inline v8f splat8(float x) { return v8f{x, x, x, x, x, x, x, x}; }
 
+// 4 x float (SSE2 / NEON on any target, no clones needed): the per-pixel channel
+// loops of interpolate for channel counts that are multiples of 4. Unaligned.
+typedef float v4f __attribute__((vector_size(16)));
+
+inline v4f splat4(float x) { return v4f{x, x, x, x}; }
+inline v4f load4(const float* p) { v4f v; memcpy(&v, p, sizeof(v)); return v; }
+inline void store4(float* p, v4f v) { memcpy(p, &v, sizeof(v)); }
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define A3D_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
 #else
