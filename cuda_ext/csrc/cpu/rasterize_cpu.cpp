@@ -363,29 +363,32 @@ void rasterize_bwd(const RasterizeGradArgs& a) {
                 // Runs of pixels with the same triangle share its setup; the
                 // per-pixel terms that the vertex gradients are linear in
                 // (b_j Gx, b_j Gy, gz b_j, gc_j b_j; see rasterize_grad_pixel)
-                // are summed over the run and converted once per run.
+                // are summed over the run and converted once per run. Lane j of
+                // the 4-wide vectors is vertex j (lane 3 is unused): each lane does
+                // the scalar formula's operations in its order (bitwise the same).
                 int last_f = -1;
                 bool last_ok = false;
-                TriSetup t;
+                TriSetup t{};
                 const int32_t* fv = nullptr;
-                float AX[3] = {0, 0, 0}, AY[3] = {0, 0, 0}, AZ[3] = {0, 0, 0}, AC[3] = {0, 0, 0};
+                const v4f zero4 = splat4(0.0f), lane1 = {0.0f, 1.0f, 0.0f, 0.0f}, lane2 = {0.0f, 0.0f, 1.0f, 0.0f};
+                v4f AX = zero4, AY = zero4, AZ = zero4, AC = zero4;
+                v4f IW = zero4, ZW = zero4, GX = zero4, GY = zero4, INVA = zero4;
                 bool pending = false;
-                float g0x = 0, g0y = 0, g1x = 0, g1y = 0, g2x = 0, g2y = 0;
                 const float hw = 0.5f * (float)W, hh = 0.5f * (float)H;
                 auto flush = [&]() {
                     if (!pending) return;
                     pending = false;
-                    const float iw[3] = {t.iw0, t.iw1, t.iw2};
+                    const float* p0 = pb + 4 * fv[0];
+                    const float* p1 = pb + 4 * fv[1];
+                    const float* p2 = pb + 4 * fv[2];
+                    const v4f PX = {p0[0], p1[0], p2[0], 0.0f}, PY = {p0[1], p1[1], p2[1], 0.0f};
+                    const v4f PZ = {p0[2], p1[2], p2[2], 0.0f};
+                    const v4f GSX = -AX, GSY = -AY, HW = splat4(hw), HH = splat4(hh);
+                    const v4f OX = GSX * HW * IW, OY = GSY * HH * IW, OZ = AZ * IW;
+                    const v4f OW = -(GSX * HW * PX + GSY * HH * PY) * IW * IW - AC * IW * IW - AZ * PZ * IW * IW;
                     for (int j = 0; j < 3; ++j) {
-                        const float* pj = pb + 4 * fv[j];
-                        const float iwj = iw[j];
-                        const float gsx = -AX[j], gsy = -AY[j];
                         float* o = gb + 4 * fv[j];
-                        o[0] += gsx * hw * iwj;
-                        o[1] += gsy * hh * iwj;
-                        o[2] += AZ[j] * iwj;
-                        o[3] += -(gsx * hw * pj[0] + gsy * hh * pj[1]) * iwj * iwj - AC[j] * iwj * iwj -
-                                AZ[j] * pj[2] * iwj * iwj;
+                        store4(o, load4(o) + v4f{OX[j], OY[j], OZ[j], OW[j]});
                     }
                 };
                 const float py = (float)y + 0.5f;
@@ -409,31 +412,33 @@ void rasterize_bwd(const RasterizeGradArgs& a) {
                         last_ok = (uint32_t)fv[0] < (uint32_t)V && (uint32_t)fv[1] < (uint32_t)V &&
                                   (uint32_t)fv[2] < (uint32_t)V && setup_grad(vb[fv[0]], vb[fv[1]], vb[fv[2]], t);
                         if (last_ok) {
-                            g1x = t.d2y * t.invA; g1y = -t.d2x * t.invA;
-                            g2x = -t.d1y * t.invA; g2y = t.d1x * t.invA;
-                            g0x = -(g1x + g2x); g0y = -(g1y + g2y);
-                            for (int j = 0; j < 3; ++j) AX[j] = AY[j] = AZ[j] = AC[j] = 0.0f;
+                            const float g1x = t.d2y * t.invA, g1y = -t.d2x * t.invA;
+                            const float g2x = -t.d1y * t.invA, g2y = t.d1x * t.invA;
+                            GX = v4f{-(g1x + g2x), g1x, g2x, 0.0f};
+                            GY = v4f{-(g1y + g2y), g1y, g2y, 0.0f};
+                            IW = v4f{t.iw0, t.iw1, t.iw2, 0.0f};
+                            ZW = v4f{t.zw0, t.zw1, t.zw2, 0.0f};
+                            INVA = splat4(t.invA);
+                            AX = AY = AZ = AC = zero4;
                         }
                     }
                     if (!last_ok) continue;
                     pending = true;
                     float e0, e1, e2;
                     edge_functions(t, (float)x + 0.5f, py, e0, e1, e2);
-                    const float b0 = e0 * t.invA, b1 = e1 * t.invA, b2 = e2 * t.invA;
-                    const float c0 = b0 * t.iw0, c1 = b1 * t.iw1, c2 = b2 * t.iw2;
-                    const float iS = 1.0f / (c0 + c1 + c2);
-                    const float u = c1 * iS, v = c2 * iS;
-                    const float gc0 = gu * ((0.0f - u) * iS) + gv * ((0.0f - v) * iS);
-                    const float gc1 = gu * ((1.0f - u) * iS) + gv * ((0.0f - v) * iS);
-                    const float gc2 = gu * ((0.0f - u) * iS) + gv * ((1.0f - v) * iS);
-                    const float gb0 = gc0 * t.iw0 + gz * t.zw0, gb1 = gc1 * t.iw1 + gz * t.zw1,
-                                gb2 = gc2 * t.iw2 + gz * t.zw2;
-                    const float Gx = gb0 * g0x + gb1 * g1x + gb2 * g2x;
-                    const float Gy = gb0 * g0y + gb1 * g1y + gb2 * g2y;
-                    AX[0] += b0 * Gx; AX[1] += b1 * Gx; AX[2] += b2 * Gx;
-                    AY[0] += b0 * Gy; AY[1] += b1 * Gy; AY[2] += b2 * Gy;
-                    AZ[0] += gz * b0; AZ[1] += gz * b1; AZ[2] += gz * b2;
-                    AC[0] += gc0 * b0; AC[1] += gc1 * b1; AC[2] += gc2 * b2;
+                    const v4f Bc = v4f{e0, e1, e2, 0.0f} * INVA;
+                    const v4f Cc = Bc * IW;
+                    const float iS = 1.0f / (Cc[0] + Cc[1] + Cc[2]);
+                    const v4f IS = splat4(iS), U = splat4(Cc[1] * iS), Vv = splat4(Cc[2] * iS);
+                    const v4f GU = splat4(gu), GV = splat4(gv), GZ = splat4(gz);
+                    const v4f GC = GU * ((lane1 - U) * IS) + GV * ((lane2 - Vv) * IS);
+                    const v4f GB = GC * IW + GZ * ZW;
+                    const v4f QX = GB * GX, QY = GB * GY;
+                    const float Gx = QX[0] + QX[1] + QX[2], Gy = QY[0] + QY[1] + QY[2];
+                    AX += Bc * splat4(Gx);
+                    AY += Bc * splat4(Gy);
+                    AZ += GZ * Bc;
+                    AC += GC * Bc;
                 }
                 flush();
             }
