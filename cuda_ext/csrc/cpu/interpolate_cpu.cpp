@@ -4,9 +4,8 @@
 // Both passes walk the image in groups of 4 pixels and skip groups without a
 // covered pixel after one test of their id bits (most of a typical image) --
 // with rasterize's coverage spans, the empty parts of rows are not even read --
-// and
-// are compiled for the common channel counts so the per-pixel channel loops
-// unroll and vectorise.
+// and are compiled for the common channel counts, so the per-pixel channel
+// loops unroll, 4 channels per vector operation for 4 and 8 channels.
 #include <cstring>
 
 #include "../common/raster_math.h"
