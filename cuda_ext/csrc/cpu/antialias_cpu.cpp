@@ -87,7 +87,16 @@ inline bool eval_pair(const View& v, int y, int x, int dy, int dx, AAEvent& ev) 
 
 // Ids of columns [x0, x1) of one image row into buf[x0, x1).
 inline void load_ids(const float* rrow, int x0, int x1, float* buf) {
-    for (int x = x0; x < x1; ++x) buf[x] = rrow[4 * x + 3];
+    int x = x0;
+#if defined(__SSE2__)
+    for (; x + 4 <= x1; x += 4) {   // channel 3 of 4 pixels: two shuffles of 4 loads
+        const float* r = rrow + 4 * x;
+        const __m128 ab = _mm_shuffle_ps(_mm_loadu_ps(r), _mm_loadu_ps(r + 4), _MM_SHUFFLE(3, 3, 3, 3));
+        const __m128 cd = _mm_shuffle_ps(_mm_loadu_ps(r + 8), _mm_loadu_ps(r + 12), _MM_SHUFFLE(3, 3, 3, 3));
+        _mm_storeu_ps(buf + x, _mm_shuffle_ps(ab, cd, _MM_SHUFFLE(2, 0, 2, 0)));
+    }
+#endif
+    for (; x < x1; ++x) buf[x] = rrow[4 * x + 3];
 }
 
 // Calls f(x) for every x in [0, n) with a[x] != b[x] (float compare: NaN differs).
@@ -208,6 +217,11 @@ void antialias_fwd(const AntialiasArgs& a, std::vector<AAEventRec>* events) {
     constexpr int64_t kBlockRows = 32;
     const int64_t nblocks = (rows + kBlockRows - 1) / kBlockRows;
     std::vector<std::vector<AAEventRec>> recs(events ? (size_t)nblocks : 0);
+    // per view, built once (not per pixel pair: most pairs are rejected after a few loads)
+    std::vector<View> views((size_t)a.B);
+    for (int b = 0; b < a.B; ++b)
+        views[(size_t)b] = View{a.rast + (int64_t)b * H * W * 4, pv_all + (a.pos_batched ? (int64_t)b * a.V : 0),
+                                a.faces, a.topo, sil_all + (a.pos_batched ? (int64_t)b * a.F : 0), a.V, a.F, H, W};
     const bool stream = a.out != nullptr && want_stream(rows * W * C * (int64_t)sizeof(float), a.out);
     const bool stream_zero = stream || want_stream_zero(rows * W * C * (int64_t)sizeof(float));
     parallel_tasks(nblocks, [&](int64_t k) {
@@ -229,8 +243,7 @@ void antialias_fwd(const AntialiasArgs& a, std::vector<AAEventRec>* events) {
         }
         std::vector<AAEventRec>* rec = events ? &recs[(size_t)k] : nullptr;
         auto pair = [&](int b, int y, int x, int dy, int dx, bool wP, bool wQ, bool own) {
-            View v{a.rast + (int64_t)b * H * W * 4, pv_all + (a.pos_batched ? (int64_t)b * a.V : 0), a.faces,
-                   a.topo, sil_all + (a.pos_batched ? (int64_t)b * a.F : 0), a.V, a.F, H, W};
+            const View& v = views[(size_t)b];
             AAEvent ev{};
             if (!eval_pair(v, y, x, dy, dx, ev)) return;
             const int64_t pP = ((int64_t)b * H + y) * W + x;
