@@ -49,6 +49,12 @@ struct TriSetup {
 
 A3D_HD bool a3d_isfinite(float x) { return (x - x) == 0.0f; }
 
+// Whether the three vertex indices of a face lie in [0, V) (one unsigned compare per index
+// also rejects negative ones): every kernel checks before it reads a face's vertices.
+A3D_HD bool face_in_range(const int32_t* fv, int V) {
+    return (uint32_t)fv[0] < (uint32_t)V && (uint32_t)fv[1] < (uint32_t)V && (uint32_t)fv[2] < (uint32_t)V;
+}
+
 A3D_HD float fmin3(float a, float b, float c) { float m = a < b ? a : b; return m < c ? m : c; }
 A3D_HD float fmax3(float a, float b, float c) { float m = a > b ? a : b; return m > c ? m : c; }
 

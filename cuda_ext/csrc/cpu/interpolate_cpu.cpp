@@ -23,8 +23,7 @@ inline bool pixel_face(const float* r, const int32_t* faces, int F, int V, const
     const int f = (int)id - 1;
     if (f < 0 || f >= F) return false;
     fv = faces + 3 * (int64_t)f;
-    // one unsigned compare per index also rejects negative ones
-    return (uint32_t)fv[0] < (uint32_t)V && (uint32_t)fv[1] < (uint32_t)V && (uint32_t)fv[2] < (uint32_t)V;
+    return face_in_range(fv, V);
 }
 
 // The channel loops, 4 channels per vector operation when C is a multiple of 4 (GCC leaves

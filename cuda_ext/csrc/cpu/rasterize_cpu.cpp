@@ -278,9 +278,7 @@ void rasterize_fwd(const RasterizeArgs& a) {
                 for (int f = f0; f < f1; ++f) {
                     TriSetup& t = setups[f];
                     const int32_t* fv = a.faces + 3 * (int64_t)f;
-                    const int i0 = fv[0], i1 = fv[1], i2 = fv[2];
-                    const bool ok = i0 >= 0 && i0 < V && i1 >= 0 && i1 < V && i2 >= 0 && i2 < V &&
-                                    setup_projected(pv[i0], pv[i1], pv[i2], H, W, t);
+                    const bool ok = face_in_range(fv, V) && setup_projected(pv[fv[0]], pv[fv[1]], pv[fv[2]], H, W, t);
                     if (!ok) { t.y0 = 1; t.y1 = 0; continue; }
                     for (int k = t.y0 >> shift; k <= t.y1 >> shift; ++k) cnt[k]++;
                 }
@@ -409,8 +407,7 @@ void rasterize_bwd(const RasterizeGradArgs& a) {
                         flush();
                         last_f = f;
                         fv = a.faces + 3 * (int64_t)f;
-                        last_ok = (uint32_t)fv[0] < (uint32_t)V && (uint32_t)fv[1] < (uint32_t)V &&
-                                  (uint32_t)fv[2] < (uint32_t)V && setup_grad(vb[fv[0]], vb[fv[1]], vb[fv[2]], t);
+                        last_ok = face_in_range(fv, V) && setup_grad(vb[fv[0]], vb[fv[1]], vb[fv[2]], t);
                         if (last_ok) {
                             const float g1x = t.d2y * t.invA, g1y = -t.d2x * t.invA;
                             const float g2x = -t.d1y * t.invA, g2y = t.d1x * t.invA;

@@ -11,7 +11,7 @@ __device__ __forceinline__ bool pixel_face(const float* r, const int32_t* faces,
     const float id = r[3];
     if (!(id > 0.0f) || !(id <= (float)F)) return false;
     fv = faces + 3 * (int64_t)((int)id - 1);
-    return fv[0] >= 0 && fv[0] < V && fv[1] >= 0 && fv[1] < V && fv[2] >= 0 && fv[2] < V;
+    return face_in_range(fv, V);
 }
 
 __global__ void interp_fwd(InterpolateArgs a) {
