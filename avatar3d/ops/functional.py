@@ -91,14 +91,20 @@ def _eager_extension(*tensors: Tensor):
 # version counter, e.g. through ``.numpy()``, are not supported.)
 _SPANS_ATTR = "_a3d_spans"
 _ZERO_ATTR = "_a3d_zero_outside"
+# rast and interpolate's output also remember their inputs (pos / attr, rast,
+# faces, with versions) so that antialias' backward can take over theirs, see
+# _AntialiasFn.
+_RAST_SOURCE_ATTR = "_a3d_rasterized_from"
+_INTERP_SOURCE_ATTR = "_a3d_interpolated_from"
 
 
-def _mark(t: Tensor, attr: str, spans: Tensor | None) -> None:
-    if spans is not None:
-        setattr(t, attr, (t._version, spans))
+def _mark(t: Tensor, attr: str, value) -> None:
+    """Attach value to t, valid while t's version stays as it is now (None: nothing)."""
+    if value is not None:
+        setattr(t, attr, (t._version, value))
 
 
-def _marked(t: Tensor, attr: str) -> Tensor | None:
+def _marked(t: Tensor, attr: str):
     info = t.__dict__.get(attr)
     return info[1] if info is not None and info[0] == t._version else None
 
@@ -111,6 +117,7 @@ class _RasterizeFn(torch.autograd.Function):
         else:
             rast, spans = ext.rasterize_fwd(pos, faces, height, width), None
         ctx.ext, ctx.spans = ext, spans
+        ctx.set_materialize_grads(False)   # no gradient (antialias took over): no zero image
         ctx.save_for_backward(pos, faces, rast)
         if spans is not None:
             ctx.mark_non_differentiable(spans)
@@ -119,9 +126,9 @@ class _RasterizeFn(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_rast, _grad_spans):
-        pos, faces, rast = ctx.saved_tensors
-        if not ctx.needs_input_grad[1]:
+        if grad_rast is None or not ctx.needs_input_grad[1]:
             return None, None, None, None, None
+        pos, faces, rast = ctx.saved_tensors
         return None, ctx.ext.rasterize_bwd(pos, faces, rast, grad_rast.contiguous(), ctx.spans), None, None, None
 
 
@@ -129,49 +136,112 @@ class _InterpolateFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, ext, attr, rast, faces, spans):
         ctx.ext, ctx.spans = ext, spans
+        ctx.set_materialize_grads(False)   # no gradient (antialias took over): no zero image
         ctx.save_for_backward(attr, rast, faces)
         return ext.interpolate_fwd(attr, rast, faces, spans)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        attr, rast, faces = ctx.saved_tensors
         want_a, want_r = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
-        if not (want_a or want_r):
+        if grad_out is None or not (want_a or want_r):
             return None, None, None, None, None
+        attr, rast, faces = ctx.saved_tensors
         ga, gr = ctx.ext.interpolate_bwd(attr, rast, faces, grad_out.contiguous(), ctx.spans, want_a, want_r)
         return None, (ga if want_a else None), (gr if want_r else None), None, None
 
 
 class _AntialiasFn(torch.autograd.Function):
     """On the CPU the forward records its (few, silhouette-only) blends and the
-    backward replays them instead of rescanning rast."""
+    backward replays them instead of rescanning rast.
+
+    Taking over upstream backwards (CPU): when ``color`` is the untouched output
+    of :func:`interpolate` (``interp`` = its attr and faces), the backward also
+    does interpolate's backward, and when moreover ``rast`` is the untouched
+    output of :func:`rasterize` of this ``pos`` and ``faces`` (``rast_fused``),
+    rasterize's backward too. The intermediate gradients are then needed only
+    on the covered pixels, which saves writing and reading full-image colour and
+    rast gradients: the largest memory traffic of the step. ``color``'s (and
+    ``rast``'s) own nodes then get no gradient from here (their other uses, if
+    any, still reach them). This happens only when nobody looks at those
+    gradients: not with ``retain_grad()`` or tensor hooks on ``color`` / ``rast``,
+    nor when the backward needs ``color``'s gradient but not attr's or pos'
+    (``autograd.grad(out, color)``), nor inside ``autograd.grad`` when attr or
+    pos is a leaf. The one case it cannot see is ``autograd.grad`` asked for
+    ``color`` (or ``rast``) *and* for a non-leaf tensor upstream of it in one
+    call: that call gets no gradient for ``color``.
+    """
 
     @staticmethod
-    def forward(ctx, ext, color, rast, pos, faces, topology, spans, color_zero_outside):
+    def forward(ctx, ext, color, rast, pos, faces, topology, spans, color_zero_outside, interp_attr, interp_faces,
+                rast_fused):
         ctx.ext = ext
         if color.device.type == "cpu":
             out, events = ext.antialias_fwd_events(color, rast, pos, faces, topology, spans, color_zero_outside)
-            ctx.save_for_backward(color, pos, events)
-            ctx.recorded = True
+            ctx.recorded, ctx.spans = True, spans
+            ctx.fusable, ctx.rast_fusable = interp_attr is not None, interp_attr is not None and rast_fused
+            if ctx.fusable:
+                ctx.save_for_backward(color, pos, events, rast, faces, interp_attr, interp_faces)
+                # position of attr among the tensor inputs (= in ctx.next_functions)
+                args = (color, rast, pos, faces, topology, spans, color_zero_outside)
+                ctx.attr_edge = sum(isinstance(a, torch.Tensor) for a in args)
+            else:
+                ctx.save_for_backward(color, pos, events)
             return out
-        ctx.recorded = False
+        ctx.recorded, ctx.fusable = False, False
         ctx.save_for_backward(color, rast, pos, faces, topology)
         return ext.antialias_fwd(color, rast, pos, faces, topology)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
+        n_args = 11
         want_c, want_p = ctx.needs_input_grad[1], ctx.needs_input_grad[3]
         if not (want_c or want_p):
-            return (None,) * 8
-        if ctx.recorded:
-            color, pos, events = ctx.saved_tensors
-            gc, gp = ctx.ext.antialias_bwd_events(color, pos, events, grad_out.contiguous(), want_c, want_p)
-        else:
+            return (None,) * n_args
+        grad_out = grad_out.contiguous()
+        if not ctx.recorded:
             color, rast, pos, faces, topology = ctx.saved_tensors
-            gc, gp = ctx.ext.antialias_bwd(color, rast, pos, faces, topology, grad_out.contiguous())
-        return (None, gc if want_c else None, None, gp if want_p else None, None, None, None, None)
+            gc, gp = ctx.ext.antialias_bwd(color, rast, pos, faces, topology, grad_out)
+            return (None, gc if want_c else None, None, gp if want_p else None) + (None,) * (n_args - 4)
+        color, pos, events = ctx.saved_tensors[:3]
+        want_a, want_r, fuse_r = _upstream_takeover(ctx, color) if ctx.fusable and want_c else (False,) * 3
+        if not (want_a or want_r):
+            gc, gp = ctx.ext.antialias_bwd_events(color, pos, events, grad_out, want_c, want_p)
+            return (None, gc if want_c else None, None, gp if want_p else None) + (None,) * (n_args - 4)
+        _, _, _, rast, faces, attr, interp_faces = ctx.saved_tensors
+        spans = ctx.spans
+        gc, gp = ctx.ext.antialias_bwd_events(color, pos, events, grad_out, True, want_p, spans)
+        ga, gr = ctx.ext.interpolate_bwd(attr, rast, interp_faces, gc, spans, want_a, want_r, fuse_r)
+        if fuse_r:
+            pos3 = pos.unsqueeze(0) if pos.dim() == 2 else pos
+            gp = gp + ctx.ext.rasterize_bwd(pos3, faces, rast, gr, spans).view_as(pos)
+            want_r = False
+        return (None, None, gr if want_r else None, gp if want_p else None, None, None, None, None,
+                ga if want_a else None, None, None)
+
+
+def _unobserved(t: Tensor) -> bool:
+    return not (t.retains_grad or t._backward_hooks)
+
+
+def _upstream_takeover(ctx, color: Tensor) -> tuple[bool, bool, bool]:
+    """(attr gradient, rast gradient, rasterize's backward too) that antialias'
+    backward computes in place of interpolate's / rasterize's; all False keeps
+    the plain chain (see _AntialiasFn)."""
+    if not _unobserved(color):
+        return False, False, False
+    rast_node = ctx.next_functions[1][0]
+    pos_node = ctx.next_functions[2][0]
+    attr_node = ctx.next_functions[ctx.attr_edge][0]
+    try:
+        will_run = torch._C._will_engine_execute_node
+        want_a = attr_node is not None and will_run(attr_node)
+        want_r = rast_node is not None and will_run(rast_node)
+        fuse_r = want_r and ctx.rast_fusable and pos_node is not None and will_run(pos_node)
+    except RuntimeError:  # autograd.grad() cannot be asked about a leaf: keep the plain chain
+        return False, False, False
+    return want_a, want_r, fuse_r and _unobserved(ctx.saved_tensors[3])
 
 
 # --------------------------------------------------------------------------- rasterize
@@ -254,6 +324,8 @@ def rasterize(pos_clip: Tensor, faces: Tensor, resolution) -> Tensor:
     if ext is not None:
         rast, spans = _RasterizeFn.apply(ext, pos, faces, height, width)
         _mark(rast, _SPANS_ATTR, spans)
+        if spans is not None and rast.requires_grad:
+            _mark(rast, _RAST_SOURCE_ATTR, (pos_clip, pos_clip._version, faces, faces._version))
         return rast
     return _rasterize_op(pos, faces, height, width)
 
@@ -337,6 +409,8 @@ def interpolate(attr: Tensor, rast: Tensor, faces: Tensor) -> Tensor:
         spans = _marked(rast, _SPANS_ATTR)
         out = _InterpolateFn.apply(ext, attr, rast, faces, spans)
         _mark(out, _ZERO_ATTR, spans)
+        if spans is not None and out.requires_grad:
+            _mark(out, _INTERP_SOURCE_ATTR, (attr, attr._version, rast, rast._version, faces, faces._version))
         return out
     return _interpolate_op(attr, rast, faces)
 
@@ -492,6 +566,27 @@ def edge_topology(faces: Tensor, num_vertices: int) -> Tensor:
     return topo
 
 
+def _rasterized_from(rast: Tensor, pos_clip: Tensor, faces: Tensor) -> bool:
+    """Whether ``rast`` is rasterize's untouched output for these very tensors."""
+    src = _marked(rast, _RAST_SOURCE_ATTR)
+    if src is None:
+        return False
+    pos, pos_v, src_faces, faces_v = src
+    return pos is pos_clip and src_faces is faces and pos._version == pos_v and faces._version == faces_v
+
+
+def _interpolate_source(color: Tensor, rast: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """(attr, faces) that interpolate turned into ``color`` from this very ``rast``,
+    all unchanged since (else ``(None, None)``)."""
+    src = _marked(color, _INTERP_SOURCE_ATTR)
+    if src is None or not color.requires_grad or not torch.is_grad_enabled():
+        return None, None
+    attr, attr_v, src_rast, rast_v, faces, faces_v = src
+    if src_rast is not rast or attr._version != attr_v or rast._version != rast_v or faces._version != faces_v:
+        return None, None
+    return attr, faces
+
+
 def antialias(color: Tensor, rast: Tensor, pos_clip: Tensor, faces: Tensor, topology: Tensor | None = None) -> Tensor:
     """Analytic silhouette antialiasing with gradients to vertex positions.
 
@@ -515,6 +610,14 @@ def antialias(color: Tensor, rast: Tensor, pos_clip: Tensor, faces: Tensor, topo
 
     Returns:
         float32 [B, H, W, C]. Gradients flow to ``color`` and ``pos_clip``.
+
+    Note (CPU, eager): for the usual chain ``rasterize -> interpolate ->
+    antialias`` the backward of antialias also runs interpolate's and
+    rasterize's backward passes on the covered pixels only, without full-image
+    intermediate gradients. ``retain_grad()``, hooks and ``autograd.grad`` on
+    ``color`` or ``rast`` still get their full gradients; only an
+    ``autograd.grad`` call that asks for ``color`` together with a non-leaf
+    tensor upstream of it gets none for ``color`` (see ``_AntialiasFn``).
     """
     _checks.tensor("color", color, (4,))
     _checks.tensor("rast", rast, (4,), last=4)
@@ -544,5 +647,9 @@ def antialias(color: Tensor, rast: Tensor, pos_clip: Tensor, faces: Tensor, topo
     if ext is not None:
         spans = _marked(rast, _SPANS_ATTR)
         zero_outside = spans is not None and _marked(color, _ZERO_ATTR) is spans
-        return _AntialiasFn.apply(ext, color, rast, pos_clip, faces, topology, spans, zero_outside)
+        src_attr, src_faces = _interpolate_source(color, rast) if zero_outside else (None, None)
+        return _AntialiasFn.apply(
+            ext, color, rast, pos_clip, faces, topology, spans, zero_outside, src_attr, src_faces,
+            _rasterized_from(rast, pos_clip, faces),
+        )
     return _antialias_op(color, rast, pos_clip, faces, topology)

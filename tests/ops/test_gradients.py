@@ -209,3 +209,113 @@ def test_coverage_spans_are_dropped_when_rast_changes(need_ext):
     out = ops.interpolate(attr, rast, faces)
     assert torch.allclose(out, R.interpolate(attr, rast, faces), atol=1e-5)
     assert (out[0, :, 0] != 0).any()
+
+
+# ------------------------------------------------------------------ antialias taking over upstream backwards
+def _chain(size=(96, 80), two_d=False):
+    pos, faces = body_clip(*size, views=1)
+    g = torch.Generator().manual_seed(3)
+    p = (pos[0] if two_d else pos).clone().requires_grad_(True)
+    a = torch.randn(pos.shape[1], 4, generator=g).requires_grad_(True)
+    rast = ops.rasterize(p, faces, size)
+    col = ops.interpolate(a, rast, faces)
+    up = torch.randn(1, *size, 4, generator=g)
+    return p, a, faces, rast, col, up
+
+
+@pytest.fixture
+def node_calls(monkeypatch):
+    """Records, per backward call of interpolate's and rasterize's nodes, whether it got no gradient."""
+    calls = []
+    for cls in (Fn._InterpolateFn, Fn._RasterizeFn):
+        def spy(ctx, grad, *rest, _orig=cls.backward, _name=cls.__name__):
+            calls.append((_name, grad is None))
+            return _orig(ctx, grad, *rest)
+        monkeypatch.setattr(cls, "backward", staticmethod(spy))
+    return calls
+
+
+@pytest.mark.parametrize("two_d", [False, True])
+def test_antialias_backward_takes_over_interpolate_and_rasterize(need_ext, node_calls, two_d):
+    """Plain backward of rasterize -> interpolate -> antialias: antialias's node does the
+    other two backwards (they get no gradient), with the same numbers as the unfused chain
+    (forced here by retain_grad, which makes the intermediate gradients observable)."""
+    grads = {}
+    for mode in ("fused", "plain"):
+        node_calls.clear()
+        p, a, faces, rast, col, up = _chain(two_d=two_d)
+        if mode == "plain":
+            col.retain_grad()
+            rast.retain_grad()
+        ops.antialias(col, rast, p, faces).backward(up)
+        got_none = dict(node_calls)
+        assert got_none == {"_InterpolateFn": mode == "fused", "_RasterizeFn": mode == "fused"}
+        grads[mode] = (a.grad, p.grad)
+    assert grads["fused"][0].abs().sum() > 0 and grads["fused"][1].abs().sum() > 0
+    assert torch.equal(grads["fused"][0], grads["plain"][0])
+    assert torch.equal(grads["fused"][1], grads["plain"][1])
+
+
+def test_intermediate_gradients_stay_observable(need_ext):
+    """retain_grad, hooks and autograd.grad on color / rast still see their full gradients."""
+    p, a, faces, rast, col, up = _chain()
+    out = ops.antialias(col, rast, p, faces)
+    c = col.detach().requires_grad_(True)
+    topo = ops.edge_topology(faces, p.shape[-2])
+    (gc_ref,) = torch.autograd.grad(R.antialias(c, rast.detach(), p.detach(), faces, topo), c, up)
+    (gc,) = torch.autograd.grad(out, col, up)
+    assert _rel(gc, gc_ref) < 1e-5
+
+    p, a, faces, rast, col, up = _chain()
+    seen = []
+    col.register_hook(lambda g: seen.append(g.clone()))
+    ops.antialias(col, rast, p, faces).backward(up)
+    assert len(seen) == 1 and _rel(seen[0], gc_ref) < 1e-5
+
+    p, a, faces, rast, col, up = _chain()
+    rast.retain_grad()
+    ops.antialias(col, rast, p, faces).backward(up)
+    r = rast.detach().requires_grad_(True)
+    (gr_ref,) = torch.autograd.grad(R.interpolate(a.detach(), r, faces), r, gc_ref)
+    assert rast.grad is not None and rast.grad[..., :2].abs().sum() > 0
+    assert _rel(rast.grad, gr_ref) < 1e-4
+
+
+def test_takeover_with_other_uses_of_color_and_rast(need_ext):
+    """color and rast also used elsewhere (a colour loss, a depth loss): gradients still
+    sum correctly (vs the reference)."""
+    res = {}
+    for impl in ("ext", "ref"):
+        pos, faces = body_clip(96, 80, views=1)
+        g = torch.Generator().manual_seed(5)
+        p = pos.clone().requires_grad_(True)
+        a = torch.randn(pos.shape[1], 4, generator=g).requires_grad_(True)
+        up = torch.randn(1, 96, 80, 4, generator=g)
+        M = ops if impl == "ext" else R
+        rast = M.rasterize(p, faces, (96, 80))
+        col = M.interpolate(a, rast, faces)
+        out = M.antialias(col, rast, p, faces, ops.edge_topology(faces, p.shape[-2]))
+        ((out * up).sum() + (col * col).sum() + rast[..., 2].sum()).backward()
+        res[impl] = (a.grad, p.grad)
+    assert _rel(res["ext"][0], res["ref"][0]) < 1e-5
+    assert _rel(res["ext"][1], res["ref"][1]) < 1e-4
+
+
+def test_attr_changed_in_place_after_interpolate_is_still_an_error(need_ext):
+    """An in-place change of attr between interpolate and the backward must raise
+    autograd's usual error, not be folded silently into antialias's backward."""
+    p, a, faces, rast, col, up = _chain()
+    with torch.no_grad():
+        a.add_(1.0)
+    out = ops.antialias(col, rast, p, faces)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.backward(up)
+
+
+def test_pos_changed_in_place_after_rasterize_is_still_an_error(need_ext):
+    p, a, faces, rast, col, up = _chain()
+    with torch.no_grad():
+        p.mul_(1.01)
+    out = ops.antialias(col, rast, p, faces)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.backward(up)

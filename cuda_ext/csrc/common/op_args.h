@@ -54,6 +54,8 @@ struct InterpolateGradArgs {
     int attr_batched;
     const int32_t* spans;   // CPU, optional: coverage spans of rast
     int skip_attr;          // CPU: 1 = grad_attr not wanted (left unwritten)
+    int grad_rast_in_spans; // CPU, with spans: 1 = grad_rast written only inside them (the rest left
+                            // undefined: for a consumer that reads nothing else)
 };
 
 struct TextureArgs {
@@ -109,6 +111,8 @@ struct AntialiasEventGradArgs {
     float* grad_pos;          // like pos, out, or nullptr (not wanted)
     int B, V, H, W, C;
     int pos_batched;
+    const int32_t* spans;     // optional: grad_color is written only inside these coverage spans
+                              // (the rest is left undefined: for a consumer that reads nothing else)
 };
 
 struct AntialiasGradArgs {

@@ -161,7 +161,7 @@ void interpolate_bwd_impl(const InterpolateGradArgs& a) {
             float* gr = a.grad_rast ? a.grad_rast + r * W * 4 : nullptr;
             int xa, xb;
             row_span(a.spans, r, W, xa, xb);
-            if (gr) {
+            if (gr && !(a.grad_rast_in_spans && a.spans)) {
                 zero_floats(gr, 4 * (int64_t)xa, sz);
                 zero_floats(gr + 4 * (int64_t)xb, 4 * (int64_t)(W - xb), sz);
             }

@@ -93,9 +93,10 @@ std::tuple<at::Tensor, at::Tensor> antialias_fwd_events(const at::Tensor& color,
 
 // Backward from the events of antialias_fwd_events (same color, pos).
 // want_color / want_pos false: that output is an empty tensor (not computed).
+// spans given: grad_color is defined only inside them (see AntialiasEventGradArgs).
 std::tuple<at::Tensor, at::Tensor> antialias_bwd_events(const at::Tensor& color, const at::Tensor& pos,
                                                         const at::Tensor& events, const at::Tensor& grad_out,
-                                                        bool want_color, bool want_pos) {
+                                                        bool want_color, bool want_pos, const OptTensor& spans) {
     A3D_CHECK_INPUT(color, at::kFloat);
     A3D_CHECK_INPUT(pos, at::kFloat);
     A3D_CHECK_INPUT(events, at::kByte);
@@ -119,6 +120,7 @@ std::tuple<at::Tensor, at::Tensor> antialias_bwd_events(const at::Tensor& color,
     a.B = (int)color.size(0); a.H = (int)color.size(1); a.W = (int)color.size(2); a.C = (int)color.size(3);
     a.V = (int)pos.size(pb ? 1 : 0);
     a.pos_batched = pb ? 1 : 0;
+    a.spans = spans_ptr(spans, (int64_t)a.B * a.H, color);
     cpu::antialias_bwd_events(a);
     return {grad_color, grad_pos};
 }

@@ -44,7 +44,8 @@ at::Tensor interpolate_fwd(const at::Tensor& attr, const at::Tensor& rast, const
 
 std::tuple<at::Tensor, at::Tensor> interpolate_bwd(const at::Tensor& attr, const at::Tensor& rast,
                                                    const at::Tensor& faces, const at::Tensor& grad_out,
-                                                   const OptTensor& spans, bool want_attr, bool want_rast) {
+                                                   const OptTensor& spans, bool want_attr, bool want_rast,
+                                                   bool rast_grad_in_spans) {
     InterpolateArgs f = make_args(attr, rast, faces);
     A3D_CHECK_INPUT(grad_out, at::kFloat);
     TORCH_CHECK(grad_out.dim() == 4 && grad_out.size(0) == f.B && grad_out.size(1) == f.H &&
@@ -56,7 +57,8 @@ std::tuple<at::Tensor, at::Tensor> interpolate_bwd(const at::Tensor& attr, const
     InterpolateGradArgs a{f.attr, f.rast, f.faces, grad_out.data_ptr<float>(),
                           want_attr ? grad_attr.data_ptr<float>() : nullptr,
                           want_rast ? grad_rast.data_ptr<float>() : nullptr, f.B, f.V, f.F, f.H, f.W, f.C,
-                          f.attr_batched, spans_ptr(spans, (int64_t)f.B * f.H, attr), want_attr ? 0 : 1};
+                          f.attr_batched, spans_ptr(spans, (int64_t)f.B * f.H, attr), want_attr ? 0 : 1,
+                          rast_grad_in_spans ? 1 : 0};
     dispatch(
         attr, [&] { cpu::interpolate_bwd(a); },
         [&](void* stream) {
