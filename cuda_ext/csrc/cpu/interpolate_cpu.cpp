@@ -196,12 +196,11 @@ void interpolate_bwd_impl(const InterpolateGradArgs& a) {
         parallel_for(0, rows, 8, [&](int64_t lo, int64_t hi) { run_rows(nullptr, lo, hi); });
         return;
     }
+    thread_local std::vector<int64_t> tl_bounds;
+    std::vector<int64_t>& bounds = tl_bounds;   // the caller's instance (workers must not name tl_bounds)
+    split_rows_by_spans(a.spans, rows, W, K, bounds);
     parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
-        for (int64_t k = k0; k < k1; ++k) {
-            int64_t lo, hi;
-            split_range(rows, K, (int)k, lo, hi);
-            run_rows(direct ? direct : buf.part((int)k), lo, hi);
-        }
+        for (int64_t k = k0; k < k1; ++k) run_rows(direct ? direct : buf.part((int)k), bounds[k], bounds[k + 1]);
     });
     if (!direct) buf.reduce(a.grad_attr);
 }

@@ -41,10 +41,32 @@ inline void parallel_tasks(int64_t n, const F& f) {
     });
 }
 
-// Split [0, n) into k nearly equal contiguous parts; part i = [lo, hi).
-inline void split_range(int64_t n, int k, int i, int64_t& lo, int64_t& hi) {
-    lo = n * i / k;
-    hi = n * (i + 1) / k;
+// Split rows [0, n) into k contiguous parts of about equal work, for kernels whose
+// cost per row is a constant plus the row's coverage span width (spans: int32
+// [n, 2], see op_args.h; nullptr: equal row counts). The body's upper
+// half holds more covered pixels than its lower half, so equal row counts would
+// leave one thread waiting. bounds[i], bounds[i + 1]: part i. Depends only on
+// (spans, n, W, k), so results stay deterministic.
+inline void split_rows_by_spans(const int32_t* spans, int64_t n, int W, int k, std::vector<int64_t>& bounds) {
+    bounds.assign((size_t)k + 1, n);
+    bounds[0] = 0;
+    if (!spans) {
+        for (int i = 1; i < k; ++i) bounds[(size_t)i] = n * i / k;
+        return;
+    }
+    constexpr int64_t kRowCost = 16;   // per-row overhead, in pixels
+    auto cost = [&](int64_t r) {
+        const int64_t x0 = std::max<int64_t>(0, spans[2 * r]), x1 = std::min<int64_t>(W, spans[2 * r + 1]);
+        return kRowCost + std::max<int64_t>(0, x1 - x0);
+    };
+    int64_t total = 0;
+    for (int64_t r = 0; r < n; ++r) total += cost(r);
+    int64_t acc = 0;
+    int part = 1;
+    for (int64_t r = 0; r < n && part < k; ++r) {
+        acc += cost(r);
+        while (part < k && acc * k >= total * part) bounds[(size_t)part++] = r + 1;
+    }
 }
 
 // Deterministic per-part accumulation buffers: parts write part-private rows,

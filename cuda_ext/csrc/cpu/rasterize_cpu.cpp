@@ -346,12 +346,13 @@ void rasterize_bwd(const RasterizeGradArgs& a) {
     float* direct = nullptr;
     if (K == 1) { std::memset(a.grad_pos, 0, sizeof(float) * npos); direct = a.grad_pos; }
     else buf.init(K, npos);
+    thread_local std::vector<int64_t> tl_bounds;
+    std::vector<int64_t>& bounds = tl_bounds;   // the caller's instance (workers must not name tl_bounds)
+    split_rows_by_spans(a.spans, rows, W, K, bounds);
     parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
         for (int64_t k = k0; k < k1; ++k) {
             float* g = direct ? direct : buf.part((int)k);
-            int64_t r0, r1;
-            split_range(rows, K, (int)k, r0, r1);
-            for (int64_t r = r0; r < r1; ++r) {
+            for (int64_t r = bounds[k]; r < bounds[k + 1]; ++r) {
                 const int b = (int)(r / H), y = (int)(r % H);
                 const float* rr = a.rast + r * W * 4;
                 const float* gr = a.grad_rast + r * W * 4;
