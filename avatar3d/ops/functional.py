@@ -161,7 +161,9 @@ class _AntialiasFn(torch.autograd.Function):
     output of :func:`rasterize` of this ``pos`` and ``faces`` (``rast_fused``),
     rasterize's backward too. The intermediate gradients are then needed only
     on the covered pixels, which saves writing and reading full-image colour and
-    rast gradients: the largest memory traffic of the step. ``color``'s (and
+    rast gradients: the largest memory traffic of the step. (The colour gradient
+    is not materialised at all: it equals ``grad_out`` except on the pixels the
+    blends touch, which interpolate's backward reads from a short list.) ``color``'s (and
     ``rast``'s) own nodes then get no gradient from here (their other uses, if
     any, still reach them). This happens only when nobody looks at those
     gradients: not with ``retain_grad()`` or tensor hooks on ``color`` / ``rast``,
@@ -211,8 +213,9 @@ class _AntialiasFn(torch.autograd.Function):
             return (None, gc if want_c else None, None, gp if want_p else None) + (None,) * (n_args - 4)
         _, _, _, rast, faces, attr, interp_faces = ctx.saved_tensors
         spans = ctx.spans
-        gc, gp = ctx.ext.antialias_bwd_events(color, pos, events, grad_out, True, want_p, spans)
-        ga, gr = ctx.ext.interpolate_bwd(attr, rast, interp_faces, gc, spans, want_a, want_r, fuse_r)
+        # the colour gradient is grad_out except on the few pixels the blends touch
+        pix, val, gp = ctx.ext.antialias_grad_overrides(color, pos, events, grad_out, want_p)
+        ga, gr = ctx.ext.interpolate_bwd(attr, rast, interp_faces, grad_out, spans, want_a, want_r, fuse_r, pix, val)
         if fuse_r:
             pos3 = pos.unsqueeze(0) if pos.dim() == 2 else pos
             gp = gp + ctx.ext.rasterize_bwd(pos3, faces, rast, gr, spans).view_as(pos)

@@ -25,7 +25,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
           py::arg("faces"), py::arg("spans") = py::none());
     m.def("interpolate_bwd", &interpolate_bwd, "interpolate backward (attr, rast; each optional on the CPU)",
           py::arg("attr"), py::arg("rast"), py::arg("faces"), py::arg("grad_out"), py::arg("spans") = py::none(),
-          py::arg("want_attr") = true, py::arg("want_rast") = true, py::arg("rast_grad_in_spans") = false);
+          py::arg("want_attr") = true, py::arg("want_rast") = true, py::arg("rast_grad_in_spans") = false,
+          py::arg("override_pix") = py::none(), py::arg("override_val") = py::none());
     m.def("texture_fwd", &texture_fwd, "texture forward");
     m.def("texture_bwd", &texture_bwd, "texture backward (tex, uv)");
     m.def("antialias_fwd", &antialias_fwd, "antialias forward");
@@ -34,8 +35,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
           py::arg("color"), py::arg("rast"), py::arg("pos"), py::arg("faces"), py::arg("topo"),
           py::arg("spans") = py::none(), py::arg("color_zero_outside") = false);
     m.def("antialias_bwd_events", &antialias_bwd_events,
-          "antialias backward, CPU, from recorded blends (color, pos; each optional; with spans, "
-          "grad color only inside them)",
-          py::arg("color"), py::arg("pos"), py::arg("events"), py::arg("grad_out"), py::arg("want_color") = true,
-          py::arg("want_pos") = true, py::arg("spans") = py::none());
+          "antialias backward, CPU, from recorded blends (color, pos; each optional)");
+    m.def("antialias_grad_overrides", &antialias_grad_overrides,
+          "antialias backward, CPU, from recorded blends: the colour gradient as overrides of grad_out "
+          "(pixels, values) and the position gradient (when want_pos)");
 }

@@ -56,6 +56,12 @@ struct InterpolateGradArgs {
     int skip_attr;          // CPU: 1 = grad_attr not wanted (left unwritten)
     int grad_rast_in_spans; // CPU, with spans: 1 = grad_rast written only inside them (the rest left
                             // undefined: for a consumer that reads nothing else)
+    // CPU, optional: pixels whose upstream gradient is read from here instead of grad_out
+    // (flat indices over [B, H, W], ascending, unique; values [n, C]): antialias's colour
+    // gradient differs from its own upstream gradient only on the pixels its blends touch.
+    const int64_t* override_pix;
+    const float* override_val;
+    int64_t override_n;
 };
 
 struct TextureArgs {
@@ -111,8 +117,6 @@ struct AntialiasEventGradArgs {
     float* grad_pos;          // like pos, out, or nullptr (not wanted)
     int B, V, H, W, C;
     int pos_batched;
-    const int32_t* spans;     // optional: grad_color is written only inside these coverage spans
-                              // (the rest is left undefined: for a consumer that reads nothing else)
 };
 
 struct AntialiasGradArgs {

@@ -130,15 +130,6 @@ inline void row_span(const int32_t* spans, int64_t r, int W, int& x0, int& x1) {
     if (x0 >= x1) x0 = x1 = 0;
 }
 
-// Whether flat pixel p (over [B, H, W]) lies inside its row's span (always without spans).
-inline bool in_spans(const int32_t* spans, int64_t p, int W) {
-    if (!spans) return true;
-    int x0, x1;
-    row_span(spans, p / W, W, x0, x1);
-    const int x = (int)(p % W);
-    return x >= x0 && x < x1;
-}
-
 // Union (as one range) of two spans; empty when both are.
 inline void span_union(int a0, int a1, int b0, int b1, int& x0, int& x1) {
     if (a0 >= a1) { x0 = b0; x1 = b1; return; }
@@ -276,22 +267,12 @@ void antialias_fwd(const AntialiasArgs& a, std::vector<AAEventRec>* events) {
     }
 }
 
-// grad_color = grad_out + the blends' terms (with spans: only inside them, for
-// a consumer that reads nothing else); grad_pos from the blends' alphas. The events are few (silhouette pixels only): applied serially, in
+// grad_color = grad_out + the blends' terms; grad_pos from the blends'
+// alphas. The events are few (silhouette pixels only): applied serially, in
 // order (deterministic, no partial buffers).
 void antialias_bwd_events(const AntialiasEventGradArgs& a) {
     const int H = a.H, W = a.W, C = a.C, V = a.V;
-    if (a.grad_color && a.spans) {
-        // only the pixels the consumer reads (inside the spans) are defined
-        parallel_for(0, (int64_t)a.B * H, 64, [&](int64_t r0, int64_t r1) {
-            for (int64_t r = r0; r < r1; ++r) {
-                int x0, x1;
-                row_span(a.spans, r, W, x0, x1);
-                const int64_t o = (r * W + x0) * C;
-                copy_floats(a.grad_color + o, a.grad_out + o, (int64_t)(x1 - x0) * C, false);
-            }
-        });
-    } else if (a.grad_color) {
+    if (a.grad_color) {
         const int64_t n = (int64_t)a.B * H * W * C;
         const bool stream = want_stream(n * (int64_t)sizeof(float), a.grad_color);
         constexpr int64_t kChunk = int64_t(1) << 16;   // floats per task (multiple of 16)
@@ -306,14 +287,10 @@ void antialias_bwd_events(const AntialiasEventGradArgs& a) {
         const AAEventRec& r = a.events[i];
         const float* gt = a.grad_out + r.t * C;   // upstream gradient of the target pixel
         if (a.grad_color) {   // out[t] = c_t + alpha * (c_s - c_t)
-            if (in_spans(a.spans, r.t, W)) {
-                float* g = a.grad_color + r.t * C;
-                for (int c = 0; c < C; ++c) g[c] -= r.alpha * gt[c];
-            }
-            if (in_spans(a.spans, r.s, W)) {
-                float* g = a.grad_color + r.s * C;
-                for (int c = 0; c < C; ++c) g[c] += r.alpha * gt[c];
-            }
+            float* g = a.grad_color + r.t * C;
+            for (int c = 0; c < C; ++c) g[c] -= r.alpha * gt[c];
+            g = a.grad_color + r.s * C;
+            for (int c = 0; c < C; ++c) g[c] += r.alpha * gt[c];
         }
         if (a.grad_pos) {     // dL/dalpha = g_t . (c_s - c_t)
             const float* cs = a.color + r.t * C;
@@ -334,6 +311,36 @@ void antialias_bwd_events(const AntialiasEventGradArgs& a) {
     }
 }
 
+// The colour gradient as overrides of grad_out (see GradOverrides): the pixels the
+// blends touch, each with grad_out plus the blends' terms (the same operations in
+// the same order as antialias_bwd_events, so bitwise the same values); grad_pos as
+// there when a.grad_pos (a.grad_color must be nullptr).
+void antialias_grad_overrides(const AntialiasEventGradArgs& a, std::vector<int64_t>& pix, std::vector<float>& val) {
+    const int C = a.C;
+    pix.clear();
+    pix.reserve(2 * (size_t)a.n);
+    for (int64_t i = 0; i < a.n; ++i) {
+        pix.push_back(a.events[i].t);
+        pix.push_back(a.events[i].s);
+    }
+    std::sort(pix.begin(), pix.end());
+    pix.erase(std::unique(pix.begin(), pix.end()), pix.end());
+    val.resize(pix.size() * (size_t)C);
+    for (size_t k = 0; k < pix.size(); ++k) std::memcpy(&val[k * C], a.grad_out + pix[k] * C, sizeof(float) * C);
+    auto slot = [&](int64_t p) {
+        return &val[(size_t)(std::lower_bound(pix.begin(), pix.end(), p) - pix.begin()) * C];
+    };
+    for (int64_t i = 0; i < a.n; ++i) {   // out[t] = c_t + alpha * (c_s - c_t)
+        const AAEventRec& r = a.events[i];
+        const float* gt = a.grad_out + r.t * C;
+        float* g = slot(r.t);
+        for (int c = 0; c < C; ++c) g[c] -= r.alpha * gt[c];
+        g = slot(r.s);
+        for (int c = 0; c < C; ++c) g[c] += r.alpha * gt[c];
+    }
+    if (a.grad_pos) antialias_bwd_events(a);
+}
+
 // The custom op's backward (no recorded events): record them, then as above.
 void antialias_bwd(const AntialiasGradArgs& a) {
     AntialiasArgs f{a.color, a.rast, a.pos, a.faces, a.topo, nullptr, a.B, a.V, a.F, a.H, a.W, a.C, a.pos_batched,
@@ -341,7 +348,7 @@ void antialias_bwd(const AntialiasGradArgs& a) {
     thread_local std::vector<AAEventRec> events;
     antialias_fwd(f, &events);
     AntialiasEventGradArgs g{a.color, a.pos, events.data(), (int64_t)events.size(), a.grad_out, a.grad_color,
-                             a.grad_pos, a.B, a.V, a.H, a.W, a.C, a.pos_batched, nullptr};
+                             a.grad_pos, a.B, a.V, a.H, a.W, a.C, a.pos_batched};
     antialias_bwd_events(g);
 }
 

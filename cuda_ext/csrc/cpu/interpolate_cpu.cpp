@@ -6,6 +6,7 @@
 // with rasterize's coverage spans, the empty parts of rows are not even read --
 // and are compiled for the common channel counts, so the per-pixel channel
 // loops unroll, 4 channels per vector operation for 4 and 8 channels.
+#include <algorithm>
 #include <cstring>
 
 #include "../common/raster_math.h"
@@ -161,6 +162,10 @@ void interpolate_bwd_impl(const InterpolateGradArgs& a) {
             float* gr = a.grad_rast ? a.grad_rast + r * W * 4 : nullptr;
             int xa, xb;
             row_span(a.spans, r, W, xa, xb);
+            // next override at or after this row's first pixel (see InterpolateGradArgs)
+            const int64_t* op = a.override_pix;
+            const int64_t* oe = op + (op ? a.override_n : 0);
+            if (op) op = std::lower_bound(op, oe, r * W + xa);
             if (gr && !(a.grad_rast_in_spans && a.spans)) {
                 zero_floats(gr, 4 * (int64_t)xa, sz);
                 zero_floats(gr + 4 * (int64_t)xb, 4 * (int64_t)(W - xb), sz);
@@ -183,6 +188,10 @@ void interpolate_bwd_impl(const InterpolateGradArgs& a) {
                     const float* a1 = ab + (int64_t)fv[1] * C;
                     const float* a2 = ab + (int64_t)fv[2] * C;
                     const float* gx = go + (int64_t)x * C;
+                    if (op != oe) {
+                        while (op != oe && *op < r * W + x) ++op;
+                        if (op != oe && *op == r * W + x) gx = a.override_val + (op - a.override_pix) * C;
+                    }
                     if (!SKIP_ATTR)
                         scatter<CC>(gb + (int64_t)fv[0] * C, gb + (int64_t)fv[1] * C, gb + (int64_t)fv[2] * C, gx, w0, u,
                                     v, C);

@@ -19,6 +19,7 @@ void texture_bwd(const TextureGradArgs& a);
 // antialias_bwd_events().
 void antialias_fwd(const AntialiasArgs& a, std::vector<AAEventRec>* events = nullptr);
 void antialias_bwd_events(const AntialiasEventGradArgs& a);
+void antialias_grad_overrides(const AntialiasEventGradArgs& a, std::vector<int64_t>& pix, std::vector<float>& val);
 void antialias_bwd(const AntialiasGradArgs& a);
 
 }  // namespace cpu

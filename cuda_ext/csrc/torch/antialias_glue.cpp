@@ -91,38 +91,61 @@ std::tuple<at::Tensor, at::Tensor> antialias_fwd_events(const at::Tensor& color,
     return {out, ev};
 }
 
-// Backward from the events of antialias_fwd_events (same color, pos).
-// want_color / want_pos false: that output is an empty tensor (not computed).
-// spans given: grad_color is defined only inside them (see AntialiasEventGradArgs).
-std::tuple<at::Tensor, at::Tensor> antialias_bwd_events(const at::Tensor& color, const at::Tensor& pos,
-                                                        const at::Tensor& events, const at::Tensor& grad_out,
-                                                        bool want_color, bool want_pos, const OptTensor& spans) {
+// Arguments of the event-based backward (checks included); the gradient pointers are left null.
+static AntialiasEventGradArgs event_grad_args(const at::Tensor& color, const at::Tensor& pos,
+                                              const at::Tensor& events, const at::Tensor& grad_out) {
     A3D_CHECK_INPUT(color, at::kFloat);
     A3D_CHECK_INPUT(pos, at::kFloat);
     A3D_CHECK_INPUT(events, at::kByte);
     A3D_CHECK_INPUT(grad_out, at::kFloat);
     TORCH_CHECK(color.device().is_cpu() && pos.device().is_cpu() && events.device().is_cpu() &&
-                    grad_out.device().is_cpu(), "antialias_bwd_events is CPU only");
+                    grad_out.device().is_cpu(), "the event-based antialias backward is CPU only");
     TORCH_CHECK(color.dim() == 4 && grad_out.sizes() == color.sizes(), "grad_out must match color");
     TORCH_CHECK(pos.dim() == 2 || (pos.dim() == 3 && pos.size(0) == color.size(0)), "bad pos ", pos.sizes());
     TORCH_CHECK(events.dim() == 1 && events.numel() % (int64_t)sizeof(AAEventRec) == 0, "bad events");
     const bool pb = pos.dim() == 3;
-    at::Tensor grad_color = want_color ? pooled_empty_like(color) : at::empty({0}, color.options());
-    at::Tensor grad_pos = want_pos ? pooled_empty_like(pos) : at::empty({0}, pos.options());
     AntialiasEventGradArgs a{};
     a.color = color.data_ptr<float>();
     a.pos = pos.data_ptr<float>();
     a.events = reinterpret_cast<const AAEventRec*>(events.data_ptr<uint8_t>());
     a.n = events.numel() / (int64_t)sizeof(AAEventRec);
     a.grad_out = grad_out.data_ptr<float>();
-    a.grad_color = want_color ? grad_color.data_ptr<float>() : nullptr;
-    a.grad_pos = want_pos ? grad_pos.data_ptr<float>() : nullptr;
     a.B = (int)color.size(0); a.H = (int)color.size(1); a.W = (int)color.size(2); a.C = (int)color.size(3);
     a.V = (int)pos.size(pb ? 1 : 0);
     a.pos_batched = pb ? 1 : 0;
-    a.spans = spans_ptr(spans, (int64_t)a.B * a.H, color);
+    return a;
+}
+
+// Backward from the events of antialias_fwd_events (same color, pos).
+// want_color / want_pos false: that output is an empty tensor (not computed).
+std::tuple<at::Tensor, at::Tensor> antialias_bwd_events(const at::Tensor& color, const at::Tensor& pos,
+                                                        const at::Tensor& events, const at::Tensor& grad_out,
+                                                        bool want_color, bool want_pos) {
+    AntialiasEventGradArgs a = event_grad_args(color, pos, events, grad_out);
+    at::Tensor grad_color = want_color ? pooled_empty_like(color) : at::empty({0}, color.options());
+    at::Tensor grad_pos = want_pos ? pooled_empty_like(pos) : at::empty({0}, pos.options());
+    a.grad_color = want_color ? grad_color.data_ptr<float>() : nullptr;
+    a.grad_pos = want_pos ? grad_pos.data_ptr<float>() : nullptr;
     cpu::antialias_bwd_events(a);
     return {grad_color, grad_pos};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> antialias_grad_overrides(const at::Tensor& color, const at::Tensor& pos,
+                                                                        const at::Tensor& events,
+                                                                        const at::Tensor& grad_out, bool want_pos) {
+    AntialiasEventGradArgs a = event_grad_args(color, pos, events, grad_out);
+    at::Tensor grad_pos = want_pos ? pooled_empty_like(pos) : at::empty({0}, pos.options());
+    a.grad_pos = want_pos ? grad_pos.data_ptr<float>() : nullptr;
+    std::vector<int64_t> pix;
+    std::vector<float> val;
+    cpu::antialias_grad_overrides(a, pix, val);
+    auto pix_t = at::empty({(int64_t)pix.size()}, color.options().dtype(at::kLong));
+    auto val_t = at::empty({(int64_t)pix.size(), a.C}, color.options());
+    if (!pix.empty()) {
+        std::memcpy(pix_t.data_ptr<int64_t>(), pix.data(), pix.size() * sizeof(int64_t));
+        std::memcpy(val_t.data_ptr<float>(), val.data(), val.size() * sizeof(float));
+    }
+    return {pix_t, val_t, grad_pos};
 }
 
 }  // namespace glue

@@ -52,7 +52,8 @@ at::Tensor interpolate_fwd(const at::Tensor& attr, const at::Tensor& rast, const
 std::tuple<at::Tensor, at::Tensor> interpolate_bwd(const at::Tensor& attr, const at::Tensor& rast,
                                                    const at::Tensor& faces, const at::Tensor& grad_out,
                                                    const OptTensor& spans, bool want_attr, bool want_rast,
-                                                   bool rast_grad_in_spans);
+                                                   bool rast_grad_in_spans, const OptTensor& override_pix,
+                                                   const OptTensor& override_val);
 // texture: tex [Bt,Ht,Wt,C], uv [B,H,W,2] -> [B,H,W,C]; filter 0 nearest 1 bilinear; boundary 0 clamp 1 wrap
 at::Tensor texture_fwd(const at::Tensor& tex, const at::Tensor& uv, int64_t filter, int64_t boundary);
 std::tuple<at::Tensor, at::Tensor> texture_bwd(const at::Tensor& tex, const at::Tensor& uv,
@@ -70,7 +71,12 @@ std::tuple<at::Tensor, at::Tensor> antialias_fwd_events(const at::Tensor& color,
                                                         bool color_zero_outside);
 std::tuple<at::Tensor, at::Tensor> antialias_bwd_events(const at::Tensor& color, const at::Tensor& pos,
                                                         const at::Tensor& events, const at::Tensor& grad_out,
-                                                        bool want_color, bool want_pos, const OptTensor& spans);
+                                                        bool want_color, bool want_pos);
+// CPU: antialias's colour gradient as overrides of grad_out (pixels int64 [n], values
+// [n, C]; see InterpolateGradArgs) and, when want_pos, the position gradient
+std::tuple<at::Tensor, at::Tensor, at::Tensor> antialias_grad_overrides(const at::Tensor& color, const at::Tensor& pos,
+                                                                        const at::Tensor& events,
+                                                                        const at::Tensor& grad_out, bool want_pos);
 
 bool has_cuda();
 

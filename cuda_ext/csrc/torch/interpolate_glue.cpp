@@ -45,7 +45,8 @@ at::Tensor interpolate_fwd(const at::Tensor& attr, const at::Tensor& rast, const
 std::tuple<at::Tensor, at::Tensor> interpolate_bwd(const at::Tensor& attr, const at::Tensor& rast,
                                                    const at::Tensor& faces, const at::Tensor& grad_out,
                                                    const OptTensor& spans, bool want_attr, bool want_rast,
-                                                   bool rast_grad_in_spans) {
+                                                   bool rast_grad_in_spans, const OptTensor& override_pix,
+                                                   const OptTensor& override_val) {
     InterpolateArgs f = make_args(attr, rast, faces);
     A3D_CHECK_INPUT(grad_out, at::kFloat);
     TORCH_CHECK(grad_out.dim() == 4 && grad_out.size(0) == f.B && grad_out.size(1) == f.H &&
@@ -58,7 +59,23 @@ std::tuple<at::Tensor, at::Tensor> interpolate_bwd(const at::Tensor& attr, const
                           want_attr ? grad_attr.data_ptr<float>() : nullptr,
                           want_rast ? grad_rast.data_ptr<float>() : nullptr, f.B, f.V, f.F, f.H, f.W, f.C,
                           f.attr_batched, spans_ptr(spans, (int64_t)f.B * f.H, attr), want_attr ? 0 : 1,
-                          rast_grad_in_spans ? 1 : 0};
+                          rast_grad_in_spans ? 1 : 0, nullptr, nullptr, 0};
+    if (override_pix.has_value() && override_pix->defined()) {
+        const at::Tensor& op = *override_pix;
+        TORCH_CHECK(attr.device().is_cpu() && override_val.has_value() && override_val->defined(),
+                    "gradient overrides are CPU only and need both pixels and values");
+        const at::Tensor& ov = *override_val;
+        A3D_CHECK_INPUT(op, at::kLong);
+        A3D_CHECK_INPUT(ov, at::kFloat);
+        TORCH_CHECK(op.dim() == 1 && ov.dim() == 2 && ov.size(0) == op.size(0) && ov.size(1) == f.C,
+                    "override pixels [n] and values [n, C] expected, got ", op.sizes(), " and ", ov.sizes());
+        const int64_t* pix = op.data_ptr<int64_t>();
+        for (int64_t i = 1; i < op.size(0); ++i)
+            TORCH_CHECK(pix[i - 1] < pix[i], "override pixels must be ascending and unique");
+        a.override_pix = pix;
+        a.override_val = ov.data_ptr<float>();
+        a.override_n = op.size(0);
+    }
     dispatch(
         attr, [&] { cpu::interpolate_bwd(a); },
         [&](void* stream) {
