@@ -283,7 +283,14 @@ void antialias_bwd_events(const AntialiasEventGradArgs& a) {
         });
     }
     if (a.grad_pos) std::memset(a.grad_pos, 0, sizeof(float) * (size_t)((a.pos_batched ? a.B : 1) * (int64_t)V * 4));
+    constexpr int64_t kAhead = 8;   // events scatter over the image: fetch their pixels ahead
     for (int64_t i = 0; i < a.n; ++i) {
+        if (a.grad_pos && i + kAhead < a.n) {
+            const AAEventRec& q = a.events[i + kAhead];
+            __builtin_prefetch(a.grad_out + q.t * C);
+            __builtin_prefetch(a.color + q.t * C);
+            __builtin_prefetch(a.color + q.s * C);
+        }
         const AAEventRec& r = a.events[i];
         const float* gt = a.grad_out + r.t * C;   // upstream gradient of the target pixel
         if (a.grad_color) {   // out[t] = c_t + alpha * (c_s - c_t)
@@ -326,7 +333,12 @@ void antialias_grad_overrides(const AntialiasEventGradArgs& a, std::vector<int64
     std::sort(pix.begin(), pix.end());
     pix.erase(std::unique(pix.begin(), pix.end()), pix.end());
     val.resize(pix.size() * (size_t)C);
-    for (size_t k = 0; k < pix.size(); ++k) std::memcpy(&val[k * C], a.grad_out + pix[k] * C, sizeof(float) * C);
+    // the upstream gradient is cold (the step's other images evicted it): ask for lines ahead
+    constexpr size_t kAhead = 16;
+    for (size_t k = 0; k < pix.size(); ++k) {
+        if (k + kAhead < pix.size()) __builtin_prefetch(a.grad_out + pix[k + kAhead] * C);
+        std::memcpy(&val[k * C], a.grad_out + pix[k] * C, sizeof(float) * C);
+    }
     auto slot = [&](int64_t p) {
         return &val[(size_t)(std::lower_bound(pix.begin(), pix.end(), p) - pix.begin()) * C];
     };
