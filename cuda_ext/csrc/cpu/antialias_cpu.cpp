@@ -257,6 +257,9 @@ void antialias_fwd(const AntialiasArgs& a, std::vector<AAEventRec>* events) {
             for (int c = 0; c < C; ++c) o[c] += ev.alpha * (co[c] - cs[c]);
         };
         process_rows(a.rast, a.spans, H, W, r0, r1, pair);
+    }, [&] {   // the pairs look up their triangles' faces and neighbours at random
+        prefetch_array(a.faces, sizeof(int32_t) * 3 * (size_t)a.F);
+        prefetch_array(a.topo, sizeof(int32_t) * 3 * (size_t)a.F);
     });
     if (events) {
         size_t n = 0;

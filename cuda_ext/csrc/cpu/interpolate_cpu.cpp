@@ -102,7 +102,10 @@ void interpolate_fwd_impl(const InterpolateArgs& a) {
     const int H = a.H, W = a.W, C = CC > 0 ? CC : a.C, V = a.V;
     const int64_t rows = (int64_t)a.B * H;
     const bool sz = want_stream_zero(rows * W * C * (int64_t)sizeof(float));
+    const size_t attr_bytes = sizeof(float) * (size_t)(a.attr_batched ? a.B : 1) * V * C;
     parallel_for(0, rows, 8, [&](int64_t r0, int64_t r1) {
+        prefetch_array(a.faces, sizeof(int32_t) * 3 * (size_t)a.F);
+        prefetch_array(a.attr, attr_bytes);
         for (int64_t r = r0; r < r1; ++r) {
             const int b = (int)(r / H);
             const float* ab = a.attr + (a.attr_batched ? (int64_t)b * V * C : 0);
@@ -151,7 +154,10 @@ void interpolate_bwd_impl(const InterpolateGradArgs& a) {
         else buf.init(K, nattr);
     }
     const bool sz = want_stream_zero(rows * W * 4 * (int64_t)sizeof(float));
+    const size_t attr_bytes = sizeof(float) * (size_t)nattr;
     auto run_rows = [&](float* g, int64_t lo, int64_t hi) {
+        prefetch_array(a.faces, sizeof(int32_t) * 3 * (size_t)a.F);
+        prefetch_array(a.attr, attr_bytes);
         for (int64_t r = lo; r < hi; ++r) {
             const int b = (int)(r / H);
             const int64_t aoff = a.attr_batched ? (int64_t)b * V * C : 0;

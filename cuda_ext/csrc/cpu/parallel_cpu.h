@@ -25,20 +25,28 @@ inline int num_threads() { return std::max(1, (int)at::get_num_threads()); }
 // descheduled by other load, takes the remaining tasks). Task order per thread
 // is increasing; which thread runs a task does not affect results as long as
 // tasks write disjoint outputs.
-template <class F>
-inline void parallel_tasks(int64_t n, const F& f) {
+// on_start() runs once in every worker before it takes tasks.
+template <class F, class S>
+inline void parallel_tasks(int64_t n, const F& f, const S& on_start) {
     if (n <= 0) return;
     const int k = (int)std::min<int64_t>(num_threads(), n);
     if (k <= 1 || at::in_parallel_region()) {
+        on_start();
         for (int64_t i = 0; i < n; ++i) f(i);
         return;
     }
     std::atomic<int64_t> next{0};
     at::parallel_for(0, k, 1, [&](int64_t, int64_t) {
+        on_start();
         for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < n;
              i = next.fetch_add(1, std::memory_order_relaxed))
             f(i);
     });
+}
+
+template <class F>
+inline void parallel_tasks(int64_t n, const F& f) {
+    parallel_tasks(n, f, [] {});
 }
 
 // Split rows [0, n) into k contiguous parts of about equal work, for kernels whose

@@ -350,6 +350,8 @@ void rasterize_bwd(const RasterizeGradArgs& a) {
     std::vector<int64_t>& bounds = tl_bounds;   // the caller's instance (workers must not name tl_bounds)
     split_rows_by_spans(a.spans, rows, W, K, bounds);
     parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
+        prefetch_array(a.faces, sizeof(int32_t) * 3 * (size_t)F);
+        prefetch_array(a.pos, sizeof(float) * (size_t)npos);
         for (int64_t k = k0; k < k1; ++k) {
             float* g = direct ? direct : buf.part((int)k);
             for (int64_t r = bounds[k]; r < bounds[k + 1]; ++r) {
