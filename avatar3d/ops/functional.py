@@ -109,6 +109,19 @@ def _marked(t: Tensor, attr: str):
     return info[1] if info is not None and info[0] == t._version else None
 
 
+def _mark_sources(t: Tensor, attr: str, *sources: Tensor) -> None:
+    """Remember the tensors t was computed from, with their current versions."""
+    _mark(t, attr, tuple((s, s._version) for s in sources))
+
+
+def _sources(t: Tensor, attr: str) -> tuple[Tensor, ...] | None:
+    """The tensors remembered by _mark_sources, if neither t nor any of them changed since."""
+    src = _marked(t, attr)
+    if src is None or any(s._version != v for s, v in src):
+        return None
+    return tuple(s for s, _ in src)
+
+
 class _RasterizeFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, ext, pos, faces, height, width):
@@ -184,9 +197,6 @@ class _AntialiasFn(torch.autograd.Function):
             ctx.fusable, ctx.rast_fusable = interp_attr is not None, interp_attr is not None and rast_fused
             if ctx.fusable:
                 ctx.save_for_backward(color, pos, events, rast, faces, interp_attr, interp_faces)
-                # position of attr among the tensor inputs (= in ctx.next_functions)
-                args = (color, rast, pos, faces, topology, spans, color_zero_outside)
-                ctx.attr_edge = sum(isinstance(a, torch.Tensor) for a in args)
             else:
                 ctx.save_for_backward(color, pos, events)
             return out
@@ -206,12 +216,13 @@ class _AntialiasFn(torch.autograd.Function):
             color, rast, pos, faces, topology = ctx.saved_tensors
             gc, gp = ctx.ext.antialias_bwd(color, rast, pos, faces, topology, grad_out)
             return (None, gc if want_c else None, None, gp if want_p else None) + (None,) * (n_args - 4)
-        color, pos, events = ctx.saved_tensors[:3]
-        want_a, want_r, fuse_r = _upstream_takeover(ctx, color) if ctx.fusable and want_c else (False,) * 3
+        saved = ctx.saved_tensors
+        color, pos, events = saved[:3]
+        want_a, want_r, fuse_r = _upstream_takeover(ctx, color, saved[3]) if ctx.fusable and want_c else (False,) * 3
         if not (want_a or want_r):
             gc, gp = ctx.ext.antialias_bwd_events(color, pos, events, grad_out, want_c, want_p)
             return (None, gc if want_c else None, None, gp if want_p else None) + (None,) * (n_args - 4)
-        _, _, _, rast, faces, attr, interp_faces = ctx.saved_tensors
+        rast, faces, attr, interp_faces = saved[3:]
         spans = ctx.spans
         # the colour gradient is grad_out except on the few pixels the blends touch
         pix, val, gp = ctx.ext.antialias_grad_overrides(color, pos, events, grad_out, want_p)
@@ -228,15 +239,21 @@ def _unobserved(t: Tensor) -> bool:
     return not (t.retains_grad or t._backward_hooks)
 
 
-def _upstream_takeover(ctx, color: Tensor) -> tuple[bool, bool, bool]:
+# Positions of rast, pos and interpolate's attr among _AntialiasFn's tensor inputs
+# (= in ctx.next_functions) when it may take over: color, rast, pos, faces,
+# topology, spans (a tensor then), interp_attr, interp_faces.
+_RAST_EDGE, _POS_EDGE, _ATTR_EDGE = 1, 2, 6
+
+
+def _upstream_takeover(ctx, color: Tensor, rast: Tensor) -> tuple[bool, bool, bool]:
     """(attr gradient, rast gradient, rasterize's backward too) that antialias'
     backward computes in place of interpolate's / rasterize's; all False keeps
     the plain chain (see _AntialiasFn)."""
     if not _unobserved(color):
         return False, False, False
-    rast_node = ctx.next_functions[1][0]
-    pos_node = ctx.next_functions[2][0]
-    attr_node = ctx.next_functions[ctx.attr_edge][0]
+    rast_node = ctx.next_functions[_RAST_EDGE][0]
+    pos_node = ctx.next_functions[_POS_EDGE][0]
+    attr_node = ctx.next_functions[_ATTR_EDGE][0]
     try:
         will_run = torch._C._will_engine_execute_node
         want_a = attr_node is not None and will_run(attr_node)
@@ -244,7 +261,7 @@ def _upstream_takeover(ctx, color: Tensor) -> tuple[bool, bool, bool]:
         fuse_r = want_r and ctx.rast_fusable and pos_node is not None and will_run(pos_node)
     except RuntimeError:  # autograd.grad() cannot be asked about a leaf: keep the plain chain
         return False, False, False
-    return want_a, want_r, fuse_r and _unobserved(ctx.saved_tensors[3])
+    return want_a, want_r, fuse_r and _unobserved(rast)
 
 
 # --------------------------------------------------------------------------- rasterize
@@ -328,7 +345,7 @@ def rasterize(pos_clip: Tensor, faces: Tensor, resolution) -> Tensor:
         rast, spans = _RasterizeFn.apply(ext, pos, faces, height, width)
         _mark(rast, _SPANS_ATTR, spans)
         if spans is not None and rast.requires_grad:
-            _mark(rast, _RAST_SOURCE_ATTR, (pos_clip, pos_clip._version, faces, faces._version))
+            _mark_sources(rast, _RAST_SOURCE_ATTR, pos_clip, faces)
         return rast
     return _rasterize_op(pos, faces, height, width)
 
@@ -413,7 +430,7 @@ def interpolate(attr: Tensor, rast: Tensor, faces: Tensor) -> Tensor:
         out = _InterpolateFn.apply(ext, attr, rast, faces, spans)
         _mark(out, _ZERO_ATTR, spans)
         if spans is not None and out.requires_grad:
-            _mark(out, _INTERP_SOURCE_ATTR, (attr, attr._version, rast, rast._version, faces, faces._version))
+            _mark_sources(out, _INTERP_SOURCE_ATTR, attr, rast, faces)
         return out
     return _interpolate_op(attr, rast, faces)
 
@@ -569,27 +586,6 @@ def edge_topology(faces: Tensor, num_vertices: int) -> Tensor:
     return topo
 
 
-def _rasterized_from(rast: Tensor, pos_clip: Tensor, faces: Tensor) -> bool:
-    """Whether ``rast`` is rasterize's untouched output for these very tensors."""
-    src = _marked(rast, _RAST_SOURCE_ATTR)
-    if src is None:
-        return False
-    pos, pos_v, src_faces, faces_v = src
-    return pos is pos_clip and src_faces is faces and pos._version == pos_v and faces._version == faces_v
-
-
-def _interpolate_source(color: Tensor, rast: Tensor) -> tuple[Tensor | None, Tensor | None]:
-    """(attr, faces) that interpolate turned into ``color`` from this very ``rast``,
-    all unchanged since (else ``(None, None)``)."""
-    src = _marked(color, _INTERP_SOURCE_ATTR)
-    if src is None or not color.requires_grad or not torch.is_grad_enabled():
-        return None, None
-    attr, attr_v, src_rast, rast_v, faces, faces_v = src
-    if src_rast is not rast or attr._version != attr_v or rast._version != rast_v or faces._version != faces_v:
-        return None, None
-    return attr, faces
-
-
 def antialias(color: Tensor, rast: Tensor, pos_clip: Tensor, faces: Tensor, topology: Tensor | None = None) -> Tensor:
     """Analytic silhouette antialiasing with gradients to vertex positions.
 
@@ -650,9 +646,12 @@ def antialias(color: Tensor, rast: Tensor, pos_clip: Tensor, faces: Tensor, topo
     if ext is not None:
         spans = _marked(rast, _SPANS_ATTR)
         zero_outside = spans is not None and _marked(color, _ZERO_ATTR) is spans
-        src_attr, src_faces = _interpolate_source(color, rast) if zero_outside else (None, None)
+        # color / rast untouched outputs of interpolate / rasterize of these very tensors?
+        interp = _sources(color, _INTERP_SOURCE_ATTR) if zero_outside and torch.is_grad_enabled() else None
+        src_attr, src_faces = (interp[0], interp[2]) if interp is not None and interp[1] is rast else (None, None)
+        rasterized = _sources(rast, _RAST_SOURCE_ATTR)
+        rast_fused = rasterized is not None and rasterized[0] is pos_clip and rasterized[1] is faces
         return _AntialiasFn.apply(
-            ext, color, rast, pos_clip, faces, topology, spans, zero_outside, src_attr, src_faces,
-            _rasterized_from(rast, pos_clip, faces),
+            ext, color, rast, pos_clip, faces, topology, spans, zero_outside, src_attr, src_faces, rast_fused
         )
     return _antialias_op(color, rast, pos_clip, faces, topology)

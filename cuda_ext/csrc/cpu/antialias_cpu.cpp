@@ -120,16 +120,6 @@ inline void for_each_diff(const float* a, const float* b, int n, const Fn& f) {
 #endif
 }
 
-// Columns [x0, x1) of global row r that may hold covered pixels (all of the
-// row without spans).
-inline void row_span(const int32_t* spans, int64_t r, int W, int& x0, int& x1) {
-    if (!spans) { x0 = 0; x1 = W; return; }
-    x0 = spans[2 * r]; x1 = spans[2 * r + 1];
-    if (x0 < 0) x0 = 0;
-    if (x1 > W) x1 = W;
-    if (x0 >= x1) x0 = x1 = 0;
-}
-
 // Union (as one range) of two spans; empty when both are.
 inline void span_union(int a0, int a1, int b0, int b1, int& x0, int& x1) {
     if (a0 >= a1) { x0 = b0; x1 = b1; return; }

@@ -87,15 +87,6 @@ inline bool empty4(const float* r) {
     return (a | b | c | d) == 0u;
 }
 
-// Columns [x0, x1) of global row r that may hold covered pixels.
-inline void row_span(const int32_t* spans, int64_t r, int W, int& x0, int& x1) {
-    if (!spans) { x0 = 0; x1 = W; return; }
-    x0 = spans[2 * r]; x1 = spans[2 * r + 1];
-    if (x0 < 0) x0 = 0;
-    if (x1 > W) x1 = W;
-    if (x0 >= x1) x0 = x1 = 0;
-}
-
 // CC > 0: the channel count, known at compile time; CC == 0: a.C at run time.
 template <int CC>
 void interpolate_fwd_impl(const InterpolateArgs& a) {

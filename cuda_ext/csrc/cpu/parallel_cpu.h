@@ -49,6 +49,16 @@ inline void parallel_tasks(int64_t n, const F& f) {
     parallel_tasks(n, f, [] {});
 }
 
+// Columns [x0, x1) of global row r that may hold covered pixels (coverage spans,
+// see op_args.h; all of the row without spans; x0 == x1 == 0 when empty).
+inline void row_span(const int32_t* spans, int64_t r, int W, int& x0, int& x1) {
+    if (!spans) { x0 = 0; x1 = W; return; }
+    x0 = spans[2 * r]; x1 = spans[2 * r + 1];
+    if (x0 < 0) x0 = 0;
+    if (x1 > W) x1 = W;
+    if (x0 >= x1) x0 = x1 = 0;
+}
+
 // Split rows [0, n) into k contiguous parts of about equal work, for kernels whose
 // cost per row is a constant plus the row's coverage span width (spans: int32
 // [n, 2], see op_args.h; nullptr: equal row counts). The body's upper
@@ -64,8 +74,9 @@ inline void split_rows_by_spans(const int32_t* spans, int64_t n, int W, int k, s
     }
     constexpr int64_t kRowCost = 16;   // per-row overhead, in pixels
     auto cost = [&](int64_t r) {
-        const int64_t x0 = std::max<int64_t>(0, spans[2 * r]), x1 = std::min<int64_t>(W, spans[2 * r + 1]);
-        return kRowCost + std::max<int64_t>(0, x1 - x0);
+        int x0, x1;
+        row_span(spans, r, W, x0, x1);
+        return kRowCost + (x1 - x0);
     };
     int64_t total = 0;
     for (int64_t r = 0; r < n; ++r) total += cost(r);

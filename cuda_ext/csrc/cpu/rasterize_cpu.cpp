@@ -393,11 +393,8 @@ void rasterize_bwd(const RasterizeGradArgs& a) {
                     }
                 };
                 const float py = (float)y + 0.5f;
-                int xa = 0, xb = W;
-                if (a.spans) {
-                    xa = std::max(0, a.spans[2 * r]);
-                    xb = std::min(W, a.spans[2 * r + 1]);
-                }
+                int xa, xb;
+                row_span(a.spans, r, W, xa, xb);
                 for (int x = xa; x < xb; ++x) {
                     if ((x & 3) == 0 && x + 4 <= xb && zero_grad4(gr + 4 * x)) { x += 3; continue; }
                     const float id = rr[4 * x + 3];
