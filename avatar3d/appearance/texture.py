@@ -23,7 +23,7 @@ import torch
 from avatar3d import ops
 from avatar3d.core import Camera
 from avatar3d.render import rasterize_world
-from avatar3d.core.geometry import vertex_normals
+from avatar3d.core.geometry import unique_pairs, vertex_normals
 
 #: Texels facing the camera more obliquely than this (cosine) are not taken from the photo.
 MIN_FACING_COS = 0.25
@@ -67,8 +67,8 @@ def mesh_adjacency(faces: torch.Tensor, num_vertices: int) -> tuple[torch.Tensor
     f = faces.long()
     edges = torch.cat((f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]))
     edges = torch.cat((edges, edges.flip(1)))
-    edges = torch.unique(edges, dim=0)
-    return edges[:, 0], edges[:, 1]
+    rows, cols, _ = unique_pairs(edges[:, 0], edges[:, 1])
+    return rows, cols
 
 
 def diffuse(values: torch.Tensor, known: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, iterations: int) -> torch.Tensor:

@@ -41,6 +41,7 @@ import torch
 
 from avatar3d import ops
 from avatar3d.core.checks import check_shape
+from avatar3d.core.geometry import unique_pairs
 from avatar3d.render.camera import intrinsics_from_fov, intrinsics_to_clip
 from avatar3d.utils.atomic import atomic_write_bytes
 
@@ -268,9 +269,8 @@ class _Scene:
 def _split(faces: torch.Tensor, uvs: torch.Tensor, face_uvs: torch.Tensor
            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One vertex per distinct (position, uv) corner: position index ``[Vs]``, faces, uvs ``[Vs, 2]``."""
-    pairs = torch.stack((faces.reshape(-1), face_uvs.reshape(-1).long()), dim=1)
-    unique, inverse = torch.unique(pairs, dim=0, return_inverse=True)
-    return unique[:, 0], inverse.reshape(-1, 3), uvs[unique[:, 1]].to(torch.float32)
+    position, uv, inverse = unique_pairs(faces.reshape(-1), face_uvs.reshape(-1))
+    return position, inverse.reshape(-1, 3), uvs[uv].to(torch.float32)
 
 
 def _incidence(faces: torch.Tensor, num_vertices: int) -> torch.Tensor:

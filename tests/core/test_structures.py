@@ -92,3 +92,36 @@ def test_vertex_normals_batched_match_single():
     assert torch.allclose(batched[0], single) and torch.allclose(batched[1], single, atol=1e-6)
     # outward: every vertex normal points away from the centroid
     assert bool(((single * (v - v.mean(0))).sum(-1) > 0).all())
+
+
+def test_vertex_normals_are_area_weighted_sums_of_face_normals():
+    """Against a direct per-face loop, for [V, 3] and batched [2, 3, V, 3] vertices."""
+    from avatar3d.core.geometry import vertex_normals
+
+    g = torch.Generator().manual_seed(3)
+    verts = torch.randn(2, 3, 30, 3, generator=g, dtype=torch.float64)
+    faces = torch.randint(0, 30, (50, 3), generator=g)
+    faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])]
+    expected = torch.zeros_like(verts)
+    for a, b, c in faces.tolist():
+        n = torch.linalg.cross(verts[..., b, :] - verts[..., a, :], verts[..., c, :] - verts[..., a, :], dim=-1)
+        for v in (a, b, c):
+            expected[..., v, :] += n
+    expected = torch.nn.functional.normalize(expected, dim=-1, eps=1e-12)
+    assert torch.allclose(vertex_normals(verts, faces), expected, atol=1e-12)
+    assert torch.allclose(vertex_normals(verts[1, 2], faces), expected[1, 2], atol=1e-12)
+
+
+def test_unique_pairs_matches_unique_rows():
+    from avatar3d.core.geometry import unique_pairs
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randint(0, 50, (400,), generator=g), torch.randint(0, 7, (400,), generator=g)
+    rows, inverse = torch.unique(torch.stack((a, b), 1), dim=0, return_inverse=True)
+    first, second, inv = unique_pairs(a, b)
+    assert torch.equal(first, rows[:, 0]) and torch.equal(second, rows[:, 1]) and torch.equal(inv, inverse)
+    assert torch.equal(first[inv], a) and torch.equal(second[inv], b)
+    empty = unique_pairs(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long))
+    assert all(t.numel() == 0 for t in empty)
+    with pytest.raises(ValueError, match="non-negative"):
+        unique_pairs(torch.tensor([1, -2]), torch.tensor([0, 0]))

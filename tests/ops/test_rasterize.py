@@ -7,6 +7,7 @@ import torch
 
 from avatar3d import ops
 from avatar3d.bench.raster import body_clip
+from avatar3d.ops import functional as Fn
 from avatar3d.ops import reference as R
 
 from ops_helpers import random_mesh
@@ -203,3 +204,27 @@ def test_body_silhouette_is_a_person(body_npz):
     span = (rows.max() - rows.min() + 1).item() / 256
     assert 0.8 < span < 0.9, span
     assert np.isclose(rows.float().mean().item(), 128, atol=20)
+
+
+def test_edge_topology_cached_for_equal_faces_content(monkeypatch):
+    """A fresh copy of the same faces (a fitting loop converts its faces to int32 at every step)
+    reuses the topology; different content never does, even after an in-place change."""
+    calls = []
+    real = R.edge_topology
+
+    def counting(faces, num_vertices):
+        calls.append(faces.shape[0])
+        return real(faces, num_vertices)
+
+    monkeypatch.setattr(R, "edge_topology", counting)
+    monkeypatch.setattr(Fn, "_topo_cache", {})
+    monkeypatch.setattr(Fn, "_topo_by_content", [])
+    _, faces = random_mesh(5, num_vertices=40, num_faces=60)
+    first = ops.edge_topology(faces, 40)
+    again = ops.edge_topology(faces.clone(), 40)
+    assert len(calls) == 1 and torch.equal(again, first)
+    changed = faces.clone()
+    changed[0] = changed[0].flip(0)
+    assert torch.equal(ops.edge_topology(changed, 40), real(changed, 40)) and len(calls) == 2
+    faces[0] = faces[0].flip(0)  # in place: the cached content was a private copy
+    assert torch.equal(ops.edge_topology(faces, 40), real(faces, 40)) and len(calls) == 2
