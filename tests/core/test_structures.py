@@ -110,6 +110,7 @@ def test_vertex_normals_are_area_weighted_sums_of_face_normals():
     expected = torch.nn.functional.normalize(expected, dim=-1, eps=1e-12)
     assert torch.allclose(vertex_normals(verts, faces), expected, atol=1e-12)
     assert torch.allclose(vertex_normals(verts[1, 2], faces), expected[1, 2], atol=1e-12)
+    assert torch.equal(vertex_normals(verts, faces[:0]), torch.zeros_like(verts))  # no faces: no normals
 
 
 def test_unique_pairs_matches_unique_rows():
