@@ -38,3 +38,11 @@ def unique_pairs(first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tenso
     span = int(b.max()) + 1 if b.numel() else 1
     keys, inverse = torch.unique(a * span + b, sorted=True, return_inverse=True)
     return keys // span, keys % span, inverse
+
+
+def seam_split(faces: torch.Tensor, face_uvs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One vertex per distinct (position, uv) corner pair, for renderers and formats that allow
+    one UV per vertex: (source position index ``[V']``, faces ``[F, 3]`` over the new vertices,
+    uv index ``[V']``), int64; vertices sorted by (position, uv)."""
+    position, uv, inverse = unique_pairs(faces.reshape(-1), face_uvs.reshape(-1))
+    return position, inverse.reshape(-1, 3), uv

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from avatar3d.core import Mesh
+from avatar3d.core.geometry import seam_split
 from avatar3d.utils.atomic import atomic_write_bytes
 from avatar3d.utils.errors import UserError
 
@@ -104,11 +105,10 @@ def split_uv_seams(mesh: Mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray | Non
     faces = _np(mesh.faces, np.int64)
     if mesh.uvs is None:
         return verts, faces.astype(np.uint32), None, np.arange(len(verts))
-    fuv = _np(mesh.face_uvs, np.int64)
-    pairs = np.stack((faces.reshape(-1), fuv.reshape(-1)), axis=1)
-    unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
-    uvs = _np(mesh.uvs, np.float32)[unique[:, 1]]
-    return verts[unique[:, 0]], inverse.reshape(-1, 3).astype(np.uint32), uvs, unique[:, 0]
+    split = seam_split(mesh.faces.detach().cpu(), mesh.face_uvs.detach().cpu())
+    source, split_faces, uv_index = (t.numpy() for t in split)
+    uvs = _np(mesh.uvs, np.float32)[uv_index]
+    return verts[source], split_faces.astype(np.uint32), uvs, source
 
 
 class GlbBuilder:

@@ -12,7 +12,7 @@ import torch
 
 from avatar3d import ops
 from avatar3d.core import Camera
-from avatar3d.core.geometry import unique_pairs, vertex_normals
+from avatar3d.core.geometry import seam_split, vertex_normals
 from avatar3d.render.camera import DEFAULT_FAR_M, DEFAULT_NEAR_M, world_to_clip
 
 #: Light direction (world, pointing *towards* the light): front, above, a little to the left.
@@ -94,8 +94,8 @@ def render_textured(vertices: torch.Tensor, faces: torch.Tensor, uvs: torch.Tens
 def split_for_uvs(vertices: torch.Tensor, faces: torch.Tensor, uvs: torch.Tensor, face_uvs: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One vertex per distinct (position, uv) corner pair: ``[B, V', 3]``, ``[F, 3]``, ``[1, V', 2]``."""
-    position, uv, inverse = unique_pairs(faces.reshape(-1), face_uvs.reshape(-1))
-    return vertices[:, position], inverse.reshape(-1, 3), uvs[uv][None]
+    position, split_faces, uv = seam_split(faces, face_uvs)
+    return vertices[:, position], split_faces, uvs[uv][None]
 
 
 def overlay(image: torch.Tensor, rendered: torch.Tensor, alpha: torch.Tensor, opacity: float = 0.6) -> torch.Tensor:

@@ -41,7 +41,7 @@ import torch
 
 from avatar3d import ops
 from avatar3d.core.checks import check_shape
-from avatar3d.core.geometry import unique_pairs
+from avatar3d.core.geometry import seam_split
 from avatar3d.render.camera import intrinsics_from_fov, intrinsics_to_clip
 from avatar3d.utils.atomic import atomic_write_bytes
 
@@ -266,13 +266,6 @@ class _Scene:
     light: torch.Tensor  # [3] unit direction towards the key light
 
 
-def _split(faces: torch.Tensor, uvs: torch.Tensor, face_uvs: torch.Tensor
-           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One vertex per distinct (position, uv) corner: position index ``[Vs]``, faces, uvs ``[Vs, 2]``."""
-    position, uv, inverse = unique_pairs(faces.reshape(-1), face_uvs.reshape(-1))
-    return position, inverse.reshape(-1, 3), uvs[uv].to(torch.float32)
-
-
 def _incidence(faces: torch.Tensor, num_vertices: int) -> torch.Tensor:
     """Sparse CSR ``[V, F]`` with a 1 where face f uses vertex v."""
     f = faces.shape[0]
@@ -312,7 +305,8 @@ def _build_scene(num_vertices: int, faces: torch.Tensor, uvs, face_uvs, texture,
                  config: VideoConfig) -> _Scene:
     faces = faces.long()
     if uvs is not None and texture is not None:
-        split_index, split_faces, split_uvs = _split(faces, uvs, face_uvs)
+        split_index, split_faces, uv_index = seam_split(faces, face_uvs)
+        split_uvs = uvs[uv_index].to(torch.float32)
         tex = texture.detach().to(torch.float32)
         if float(tex.max()) > 1.0 + 1e-6:  # uint8-range values
             tex = tex / 255.0

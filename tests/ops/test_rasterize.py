@@ -217,8 +217,7 @@ def test_edge_topology_cached_for_equal_faces_content(monkeypatch):
         return real(faces, num_vertices)
 
     monkeypatch.setattr(R, "edge_topology", counting)
-    monkeypatch.setattr(Fn, "_topo_cache", {})
-    monkeypatch.setattr(Fn, "_topo_by_content", [])
+    monkeypatch.setattr(Fn, "_topo_cache", [])
     _, faces = random_mesh(5, num_vertices=40, num_faces=60)
     first = ops.edge_topology(faces, 40)
     again = ops.edge_topology(faces.clone(), 40)
