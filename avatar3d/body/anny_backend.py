@@ -38,6 +38,7 @@ from avatar3d.body.base import (
 from avatar3d.core import BodyOutput, BodyParams, Skeleton, SkinWeights
 from avatar3d.core.checks import check_choice
 from avatar3d.core.frames import ZUP_NEGY_TO_WORLD, frame_matrix
+from avatar3d.core.kinematics import SkinMatrix, linear_blend_skinning, skin_matrix
 from avatar3d.core.joints import COCO17, SMPL22, SMPL22_PARENTS
 
 log = logging.getLogger(__name__)
@@ -105,16 +106,6 @@ def smpl22_bones(rig: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _quiet_warp() -> None:
-    """Anny skins with NVIDIA Warp, which prints a banner on stdout at start-up; keep stdout
-    clean (benchmarks print JSON there)."""
-    try:
-        import warp
-    except ImportError:
-        return
-    warp.config.log_level = warp.LOG_WARNING
-
-
 def anny_cache_dir() -> Path:
     """The Anny cache directory: $ANNY_CACHE_DIR, else ~/.cache/avatar3d/anny."""
     return Path(os.environ.get("ANNY_CACHE_DIR") or DEFAULT_ANNY_CACHE).expanduser()
@@ -153,10 +144,13 @@ class AnnyBody(torch.nn.Module):
         self.config = config
         os.environ.setdefault("ANNY_CACHE_DIR", str(anny_cache_dir()))
         anny_cache_dir().mkdir(parents=True, exist_ok=True)
-        _quiet_warp()
-        import anny  # heavy (warp, roma): imported only when a body is built
+        import anny  # heavy (roma, torch._dynamo): imported only when a body is built
 
-        model = anny.Anny(rig=config.rig).to(config.torch_dtype)
+        # Anny's default skinning goes through NVIDIA Warp: ~1 s of imports, a CUDA-driver
+        # warning on stderr and kernels compiled into ~/.cache/warp on first use.  We skin with
+        # core.kinematics.linear_blend_skinning (a sparse product, faster on the CPU); "lbs"
+        # keeps Anny itself off Warp for the few calls that still go through its forward.
+        model = anny.Anny(rig=config.rig, skinning_method="lbs").to(config.torch_dtype)
         self.model = model
         self.rig = config.rig
         self.bone_names: tuple[str, ...] = tuple(model.bone_labels)
@@ -193,6 +187,7 @@ class AnnyBody(torch.nn.Module):
         self.face_uvs = model.face_texture_coordinate_indices.long()
         self.skin = SkinWeights(indices=model.vertex_bone_indices.long(), weights=model.vertex_bone_weights.to(config.torch_dtype))
         self.num_vertices = int(model.template_vertices.shape[0])
+        self._skin_matrices: dict[tuple[torch.dtype, torch.device], SkinMatrix] = {}
         self.register_buffer("sole_index", self._sole_vertices(), persistent=False)
         # Sole skinning needs only the influence slots that are used by some sole vertex.
         sole_weights = self.skin.weights[self.sole_index]
@@ -274,6 +269,13 @@ class AnnyBody(torch.nn.Module):
         pelvis = pose_t[:, self.sub_pelvis] @ self.to_world.T
         return pelvis, sole_height.min(dim=1).values
 
+    def _skin_matrix(self, like: torch.Tensor) -> SkinMatrix:
+        """The skin weights as a sparse matrix in the dtype and on the device of ``like``."""
+        key = (like.dtype, like.device)
+        if self._skin_matrices.get(key) is None:
+            self._skin_matrices[key] = skin_matrix(self.skin.indices, self.skin.weights, len(self.bone_names), like.dtype, like.device)
+        return self._skin_matrices[key]
+
     @property
     def dtype(self) -> torch.dtype:
         return self.config.torch_dtype
@@ -320,7 +322,7 @@ class AnnyBody(torch.nn.Module):
         # Skinning is affine in the bone transforms and the weights sum to 1, so skinning with
         # placed transforms gives the placed mesh: one pass over the vertices, not two.
         world_transforms = from_anny[:, None] @ transforms
-        vertices = model.get_skinned_vertices(rest["rest_vertices"].expand(b, -1, -1), world_transforms)
+        vertices = linear_blend_skinning(rest["rest_vertices"], world_transforms, self._skin_matrix(world_transforms))
         joints = torch.baddbmm(from_anny[:, None, :3, 3], poses[:, :, :3, 3], from_anny[:, :3, :3].transpose(1, 2))
         # Skinning transforms from the bind mesh below to the posed mesh: A . T_anny . B with
         # B = bind (world) -> Anny rest frame and A = Anny output frame -> world.

@@ -14,6 +14,9 @@ Shapes: rotations ``[..., J, 3, 3]``, positions ``[..., J, 3]``; any leading bat
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
+
 import torch
 
 from avatar3d.core.checks import check_shape
@@ -69,3 +72,64 @@ def local_from_global(parents: tuple[int, ...] | list[int], global_rotations: to
     roots = [i for i, p in enumerate(parents) if p < 0]
     local[..., roots, :, :] = global_rotations[..., roots, :, :]
     return local
+
+
+@dataclass(frozen=True)
+class SkinMatrix:
+    """Skin weights as a sparse ``[V, J]`` matrix (CSR) and its transpose, for
+    :func:`linear_blend_skinning` (build with :func:`skin_matrix`)."""
+
+    weights: torch.Tensor  # [V, J] sparse CSR
+    weights_t: torch.Tensor  # [J, V] sparse CSR
+
+    @property
+    def num_joints(self) -> int:
+        return int(self.weights.shape[1])
+
+
+def skin_matrix(indices: torch.Tensor, weights: torch.Tensor, num_joints: int,
+                dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> SkinMatrix:
+    """``[V, K]`` joint indices and weights (zero weights allowed) -> :class:`SkinMatrix`."""
+    check_shape("weights", weights, (indices.shape[0], indices.shape[1]))
+    if indices.numel() and not (0 <= int(indices.min()) and int(indices.max()) < num_joints):
+        raise ValueError(f"skin indices must lie in [0, {num_joints}), got [{int(indices.min())}, {int(indices.max())}]")
+    dense = torch.zeros(indices.shape[0], num_joints, dtype=dtype or weights.dtype, device=device)
+    dense.scatter_add_(1, indices.long().to(dense.device), weights.to(dense))
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": the ops used here are stable
+        warnings.simplefilter("ignore", UserWarning)
+        return SkinMatrix(dense.to_sparse_csr(), dense.T.contiguous().to_sparse_csr())
+
+
+class _BlendTransforms(torch.autograd.Function):
+    """``W @ flat`` for a constant sparse ``W`` (the weights get no gradient)."""
+
+    @staticmethod
+    def forward(ctx, flat: torch.Tensor, skin: SkinMatrix) -> torch.Tensor:
+        ctx.skin = skin
+        return skin.weights @ flat
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return ctx.skin.weights_t @ grad.contiguous(), None
+
+
+def linear_blend_skinning(vertices: torch.Tensor, transforms: torch.Tensor, skin: SkinMatrix) -> torch.Tensor:
+    """Linear blend skinning, differentiable in the vertices and the transforms.
+
+    Args:
+        vertices: ``[b, V, 3]`` bind-pose points (``b`` = 1 or B: broadcast over the batch).
+        transforms: ``[B, J, 4, 4]`` (or ``[B, J, 3, 4]``) affine bind -> posed transforms.
+        skin: the ``[V, J]`` weights, in the dtype and on the device of ``transforms``.
+
+    Returns ``[B, V, 3]``: ``sum_j w[v, j] (A_j x_v + t_j)``.  The transforms are blended per
+    vertex by one sparse product (each vertex has a few joints), then applied.
+    """
+    b, j = transforms.shape[:2]
+    if transforms.shape[-2:] not in ((4, 4), (3, 4)) or j != skin.num_joints:
+        raise ValueError(f"transforms must be [B, {skin.num_joints}, 4, 4], got {list(transforms.shape)}")
+    if vertices.dim() != 3 or vertices.shape[-1] != 3 or vertices.shape[0] not in (1, b) or vertices.shape[1] != skin.weights.shape[0]:
+        raise ValueError(f"vertices must be [1 or {b}, {skin.weights.shape[0]}, 3], got {list(vertices.shape)}")
+    flat = transforms[:, :, :3, :].permute(1, 0, 2, 3).reshape(j, b * 12)
+    blend = _BlendTransforms.apply(flat, skin).reshape(-1, b, 3, 4).permute(1, 0, 2, 3)  # [B, V, 3, 4]
+    x = vertices.expand(b, -1, -1)
+    return torch.addcmul(blend[..., 3], blend[..., 0], x[..., :1]) + blend[..., 1] * x[..., 1:2] + blend[..., 2] * x[..., 2:3]

@@ -1,6 +1,13 @@
+import pytest
 import torch
 
-from avatar3d.core.kinematics import forward_kinematics, local_from_global, skinning_transforms
+from avatar3d.core.kinematics import (
+    forward_kinematics,
+    linear_blend_skinning,
+    local_from_global,
+    skin_matrix,
+    skinning_transforms,
+)
 from avatar3d.core.rotations import axis_angle_to_matrix, rotation_about_axis
 
 PARENTS = (-1, 0, 1, 0)
@@ -42,3 +49,49 @@ def test_skinning_transforms_move_bind_joints_to_posed_joints():
     # a point rigidly attached to joint 1 (halfway to joint 2) follows it
     mid = 0.5 * (REST[1] + REST[2])
     assert torch.allclose(t[1, :3, :3] @ mid + t[1, :3, 3], 0.5 * (pos[1] + pos[2]))
+
+
+def _random_skin(v: int, j: int, k: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    indices = torch.randint(0, j, (v, k), generator=generator)
+    weights = torch.rand(v, k, generator=generator, dtype=torch.float64)
+    weights[:, -1] = 0.0  # unused slots, as body models pad them
+    return indices, weights / weights.sum(1, keepdim=True)
+
+
+def test_linear_blend_skinning_matches_a_per_vertex_loop():
+    g = torch.Generator().manual_seed(3)
+    v, j, k, b = 7, 5, 3, 2
+    indices, weights = _random_skin(v, j, k, g)
+    transforms = torch.randn(b, j, 4, 4, generator=g, dtype=torch.float64)
+    vertices = torch.randn(b, v, 3, generator=g, dtype=torch.float64)
+    out = linear_blend_skinning(vertices, transforms, skin_matrix(indices, weights, j))
+    expected = torch.zeros(b, v, 3, dtype=torch.float64)
+    for n in range(b):
+        for i in range(v):
+            for s in range(k):  # repeated joints in a row add up, as in the weights' sum
+                m = transforms[n, indices[i, s]]
+                expected[n, i] += weights[i, s] * (m[:3, :3] @ vertices[n, i] + m[:3, 3])
+    assert torch.allclose(out, expected, atol=1e-12)
+    # one bind mesh for the whole batch
+    shared = linear_blend_skinning(vertices[:1], transforms, skin_matrix(indices, weights, j))
+    assert torch.allclose(shared[1], linear_blend_skinning(vertices[:1], transforms[1:], skin_matrix(indices, weights, j))[0])
+
+
+def test_linear_blend_skinning_gradients():
+    g = torch.Generator().manual_seed(4)
+    indices, weights = _random_skin(6, 4, 3, g)
+    skin = skin_matrix(indices, weights, 4)
+    transforms = torch.randn(2, 4, 4, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    vertices = torch.randn(1, 6, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, t: linear_blend_skinning(x, t, skin), (vertices, transforms))
+
+
+def test_linear_blend_skinning_rejects_bad_input():
+    indices, weights = _random_skin(6, 4, 3, torch.Generator().manual_seed(5))
+    skin = skin_matrix(indices, weights, 4)
+    with pytest.raises(ValueError, match="transforms"):
+        linear_blend_skinning(torch.zeros(1, 6, 3, dtype=torch.float64), torch.zeros(1, 5, 4, 4, dtype=torch.float64), skin)
+    with pytest.raises(ValueError, match="vertices"):
+        linear_blend_skinning(torch.zeros(1, 7, 3, dtype=torch.float64), torch.zeros(1, 4, 4, 4, dtype=torch.float64), skin)
+    with pytest.raises(ValueError, match="skin indices"):
+        skin_matrix(indices, weights, 3)
