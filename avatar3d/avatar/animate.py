@@ -46,6 +46,7 @@ from avatar3d.avatar.build import Avatar
 from avatar3d.body.base import BodyModel, identity_params
 from avatar3d.core import BodyParams, Motion, Skeleton, SkinWeights
 from avatar3d.core.checks import check_shape
+from avatar3d.core.kinematics import linear_blend_skinning, skin_matrix
 from avatar3d.core.joints import SMPL22, SMPL22_PARENTS
 from avatar3d.core.rotations import quaternion_to_matrix
 from avatar3d.motion.cleanup import CleanupConfig, cleanup_track
@@ -128,8 +129,7 @@ def skin_vertices(vertices: torch.Tensor, skin: SkinWeights, transforms: torch.T
     """Linear blend skinning: ``[V, 3]`` bind vertices, ``[T, J, 4, 4]`` transforms ->
     ``[T, V, 3]`` float32 posed vertices (same frame as the transforms' output, metres).
 
-    The transforms are blended per vertex by one dense ``[V, J] @ [J, 12 B]`` product per batch
-    of B frames (fast on CPU), then applied to the vertex.
+    Skinned by :func:`~avatar3d.core.kinematics.linear_blend_skinning`, B frames per call.
     """
     check_shape("vertices", vertices, ("V", 3))
     check_shape("transforms", transforms, ("T", None, 4, 4))
@@ -137,16 +137,12 @@ def skin_vertices(vertices: torch.Tensor, skin: SkinWeights, transforms: torch.T
     t, j = transforms.shape[:2]
     if skin.indices.numel() and int(skin.indices.max()) >= j:
         raise ValueError(f"skin indices reach joint {int(skin.indices.max())} but transforms have {j} joints")
-    v = vertices.detach().to(torch.float32)
-    dense = torch.zeros(v.shape[0], j, dtype=torch.float32)
-    dense.scatter_add_(1, skin.indices.long(), skin.weights.detach().to(torch.float32))
-    out = torch.empty(t, v.shape[0], 3, dtype=torch.float32)
+    weights = skin_matrix(skin.indices, skin.weights.detach(), j, torch.float32)
+    v = vertices.detach().to(torch.float32)[None]
+    out = torch.empty(t, v.shape[1], 3, dtype=torch.float32)
     with torch.no_grad():
         for a in range(0, t, batch_frames):
-            m = transforms[a:a + batch_frames, :, :3, :].detach().to(torch.float32)  # [B, J, 3, 4]
-            b = m.shape[0]
-            blended = (dense @ m.permute(1, 0, 2, 3).reshape(j, b * 12)).reshape(-1, b, 3, 4)  # [V, B, 3, 4]
-            out[a:a + b] = torch.einsum("vbik,vk->bvi", blended[..., :3], v) + blended[..., 3].permute(1, 0, 2)
+            out[a:a + batch_frames] = linear_blend_skinning(v, transforms[a:a + batch_frames].detach().to(torch.float32), weights)
     return out
 
 
