@@ -39,7 +39,7 @@ from avatar3d.core import BodyOutput, BodyParams, Skeleton, SkinWeights
 from avatar3d.core.checks import check_choice
 from avatar3d.core.frames import ZUP_NEGY_TO_WORLD, frame_matrix
 from avatar3d.core.kinematics import SkinMatrix, linear_blend_skinning, skin_matrix
-from avatar3d.core.joints import COCO17, SMPL22, SMPL22_PARENTS
+from avatar3d.core.joints import COCO17, HAND21, SMPL22, SMPL22_PARENTS
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,57 @@ class AnnyBody(torch.nn.Module):
         self.register_buffer("sub_bones", torch.tensor(subset), persistent=False)
         self.register_buffer("sole_bones", torch.tensor([[remap[int(b)] for b in row] for row in sole_bones.tolist()]), persistent=False)
         self.sub_pelvis = remap[int(self.smpl_bone_index[0])]
+        self._setup_hands()
+
+    #: Anny's finger bones per HAND21 finger (finger1 = thumb ... finger5 = pinky): the heads of
+    #: fingerN-1/-2/-3 are the CMC/MCP/IP joints of the thumb and the MCP/PIP/DIP joints of the
+    #: other fingers; each tip is the mesh vertex furthest along the last phalanx.
+    HAND_FINGERS = (("thumb", 1, ("cmc", "mcp", "ip")), ("index", 2, ("mcp", "pip", "dip")),
+                    ("middle", 3, ("mcp", "pip", "dip")), ("ring", 4, ("mcp", "pip", "dip")),
+                    ("pinky", 5, ("mcp", "pip", "dip")))
+
+    @torch.no_grad()
+    def _setup_hands(self) -> None:
+        """Where each of :attr:`hand_keypoint_names` comes from (a bone head or a fingertip
+        vertex), and the pose slots of the finger bones (:attr:`hand_pose_slots`).  Rigs
+        without Anny's own hand bone names (mixamo, ...) get none: the fitter fits with the
+        "anny" rig."""
+        self.hand_keypoint_names: tuple[str, ...] = ()
+        self.hand_pose_slots: tuple[int, ...] = ()
+        self.register_buffer("_hand_from_vertex", torch.zeros(0, dtype=torch.bool), persistent=False)
+        self.register_buffer("_hand_index", torch.zeros(0, dtype=torch.long), persistent=False)
+        needed = [f"{b}{s}" for s in (".L", ".R") for b in ["wrist"] + [f"finger{n}-{k}" for n in range(1, 6) for k in (1, 2, 3)]]
+        if not set(needed) <= set(self.pose_joint_names):
+            return
+        rest = self.forward(self.default_params(1))
+        main_bone = self.skin.indices.gather(1, self.skin.weights.argmax(1, keepdim=True))[:, 0]
+        sources: dict[str, tuple[str, int]] = {}
+        slots: list[int] = []
+        for side, suffix in (("left", ".L"), ("right", ".R")):
+            sources[f"{side}_hand_wrist"] = ("joint", self.bone_names.index("wrist" + suffix))
+            for finger, number, joint_names in self.HAND_FINGERS:
+                bones = [self.bone_names.index(f"finger{number}-{k}{suffix}") for k in (1, 2, 3)]
+                slots += [self.pose_joint_names.index(self.bone_names[b]) for b in bones]
+                for bone, joint in zip(bones, joint_names):
+                    sources[f"{side}_hand_{finger}_{joint}"] = ("joint", bone)
+                head = rest.joints[0, bones[2]]
+                along = torch.nn.functional.normalize(head - rest.joints[0, bones[1]], dim=0)
+                candidates = (main_bone == bones[2]).nonzero().squeeze(1)
+                tip = candidates[((rest.vertices[0, candidates] - head) @ along).argmax()]
+                sources[f"{side}_hand_{finger}_tip"] = ("vertex", int(tip))
+        names = tuple(f"{side}_hand_{n}" for side in ("left", "right") for n in HAND21)
+        self.hand_keypoint_names = names
+        self.hand_pose_slots = tuple(slots)
+        kinds = [sources[n] for n in names]
+        self._hand_from_vertex = torch.tensor([k == "vertex" for k, _ in kinds])
+        self._hand_index = torch.tensor([i for _, i in kinds])
+
+    def hand_keypoints(self, out: BodyOutput) -> torch.Tensor:
+        """``[B, 42, 3]`` the 21 mediapipe hand landmarks of the left then the right hand
+        (:attr:`hand_keypoint_names`), world frame, from a forward's joints and vertices."""
+        joints = out.joints[:, self._hand_index.clamp_max(out.joints.shape[1] - 1)]
+        tips = out.vertices[:, self._hand_index]
+        return torch.where(self._hand_from_vertex[None, :, None], tips, joints)
 
     @torch.no_grad()
     def _sole_vertices(self) -> torch.Tensor:

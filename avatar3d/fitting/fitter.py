@@ -11,6 +11,9 @@ A. facing and depth: for each facing candidate (front, and the 180-degree flip),
 B. body: pose, shape, orientation and translation on robust confidence-weighted 2D keypoints,
    the person mask (soft silhouette through ``ops.antialias`` on a crop around the person),
    3D landmark directions, a pose prior learned from mocap, and shape and upright priors.
+C. hands (body models with ``hand_keypoints``, e.g. Anny): finger and wrist rotations on the
+   detector's 21 landmarks per seen hand, robust and confidence-weighted, with the rest of the
+   body held and a small prior keeping ambiguous fingers relaxed.
 
 With an encoder :class:`~avatar3d.core.BodyPrior` (``fit_body(..., body_prior=...)``), stage A
 starts from the prior's shape, pose and orientation (plus the flipped facing only when the
@@ -35,7 +38,7 @@ import torch
 from avatar3d.body.base import BodyModel, identity_params
 from avatar3d.core import BodyOutput, BodyParams, BodyPrior, Camera, FitResult, Observations
 from avatar3d.core.frames import FRONT_CAMERA_ROTATION, frame_matrix
-from avatar3d.core.joints import COCO17
+from avatar3d.core.joints import COCO17, HAND21, SMPL22
 from avatar3d.core.rotations import axis_angle_to_matrix, matrix_to_axis_angle, rotation_about_axis
 from avatar3d.fitting import terms
 from avatar3d.fitting.initialise import pose_from_landmarks
@@ -144,6 +147,17 @@ class FitConfig:
     encoder_orient_sigma_floor: float = 0.1
     #: Above this orientation sigma (radians) the flipped facing is tried as well.
     encoder_flip_sigma: float = 0.6
+    #: Stage C (hands), for body models with hand keypoints: finger and wrist rotations on the
+    #: detector's 21 hand landmarks per hand (0 iterations: fingers stay at rest).
+    hand_iterations: int = 40
+    hand_learning_rate: float = 0.05
+    #: Robust scale of the hand term as a fraction of the hand's size in the photo (wrist to
+    #: middle-finger knuckle).
+    hand_robust_sigma: float = 0.5
+    #: Weights of the finger and the wrist-correction rotations' squared angles (rad^2): hold
+    #: fingers the landmarks leave ambiguous (depth, occlusion) near the relaxed rest pose.
+    finger_prior_weight: float = 0.02
+    wrist_prior_weight: float = 0.005
 
 
 @dataclass
@@ -492,6 +506,99 @@ def _optimise(problem: _Problem, v: _Variables, iterations: int, use_silhouette:
     return loss
 
 
+@dataclass
+class _HandPose:
+    """Stage C variables: finger rotations ``[1, F, 3]`` (axis-angle, the body model's
+    ``hand_pose_slots``) and wrist corrections ``[1, 2, 3]`` (left, right; applied after the
+    body stage's wrist rotations)."""
+
+    fingers: torch.Tensor
+    wrists: torch.Tensor
+
+    def apply(self, model: BodyModel, params: BodyParams) -> BodyParams:
+        pose = params.pose.clone()
+        pose[:, list(model.hand_pose_slots)] = axis_angle_to_matrix(self.fingers).to(pose)
+        wrist_slots = [model.smpl22_pose_slots[SMPL22.index(j) - 1] for j in ("left_wrist", "right_wrist")]
+        pose[:, wrist_slots] = pose[:, wrist_slots] @ axis_angle_to_matrix(self.wrists).to(pose)
+        return dataclasses.replace(params, pose=pose)
+
+
+#: The pose model's coarse hand points (always detected with the body), standing in for a
+#: hand the hand model did not find: they still orient the palm.
+COARSE_HAND_POINTS = {"wrist": "wrist", "index_mcp": "index", "pinky_mcp": "pinky", "thumb_mcp": "thumb"}
+#: A hand with fewer confident points than this is left as the body stage posed it.
+MIN_HAND_POINTS = 3
+
+
+def _hand_targets(problem: _Problem) -> tuple[torch.Tensor, torch.Tensor, list[float]] | None:
+    """Observed ``[42, 2]`` hand landmarks, their confidences ``[42]`` and each hand's size in
+    pixels; None when the model has no hand keypoints or no hand was seen.  A hand the hand
+    model missed gets the pose model's wrist, index, pinky and thumb points."""
+    names = getattr(problem.model, "hand_keypoint_names", None)
+    obs, cfg = problem.obs, problem.config
+    if not names or cfg.hand_iterations <= 0:
+        return None
+    per_hand = len(names) // 2
+    observed = torch.zeros(len(names), 2, dtype=problem.dtype)
+    confidence = torch.zeros(len(names), dtype=problem.dtype)
+    def take(k: int, name: str) -> None:
+        if name in obs.keypoint_names:
+            r = obs.keypoint_names.index(name)
+            observed[k], confidence[k] = obs.keypoints[r].to(problem.dtype), float(obs.confidence[r])
+    for k, name in enumerate(names):
+        take(k, name)
+    confidence[confidence < cfg.min_confidence] = 0.0
+    sizes = []
+    for h in range(2):
+        part = slice(h * per_hand, (h + 1) * per_hand)
+        if float(confidence[part].sum()) == 0.0:
+            side = names[h * per_hand].split("_hand_")[0]
+            for joint, coarse in COARSE_HAND_POINTS.items():
+                take(names.index(f"{side}_hand_{joint}"), f"{side}_{coarse}")
+            confidence[part][confidence[part] < cfg.min_confidence] = 0.0
+        if int((confidence[part] > 0).sum()) < MIN_HAND_POINTS:  # too few to orient a hand
+            confidence[part] = 0.0
+        knuckles = [HAND21.index(n) for n in ("index_mcp", "middle_mcp", "pinky_mcp")]
+        reach = [float((observed[h * per_hand + k] - observed[h * per_hand]).norm()) for k in knuckles
+                 if confidence[h * per_hand + k] > 0 and confidence[h * per_hand] > 0]
+        sizes.append(max(reach + [0.01 * problem.scale_px]))
+    if float(confidence.sum()) <= 0.0:
+        return None
+    return observed, confidence, sizes
+
+
+def _fit_hands(problem: _Problem, v: _Variables) -> _HandPose | None:
+    """Stage C: finger and wrist rotations on the 2D hand landmarks, the rest of the body held
+    (see :class:`FitConfig`); None when there is nothing to fit."""
+    targets = _hand_targets(problem)
+    if targets is None:
+        return None
+    observed, confidence, sizes = targets
+    cfg, model, dtype = problem.config, problem.model, problem.dtype
+    hands = _HandPose(fingers=torch.zeros(1, len(model.hand_pose_slots), 3, dtype=dtype, requires_grad=True),
+                      wrists=torch.zeros(1, 2, 3, dtype=dtype, requires_grad=True))
+    with torch.no_grad():
+        base = problem.params_of(v)
+    per_hand = observed.shape[0] // 2
+    optimiser = torch.optim.Adam([hands.fingers, hands.wrists], lr=cfg.hand_learning_rate)
+    def loss() -> torch.Tensor:
+        out = model.forward(hands.apply(model, base))
+        projected = problem.project(model.hand_keypoints(out))
+        total = cfg.finger_prior_weight * hands.fingers.square().sum(-1).mean(-1)
+        total = total + cfg.wrist_prior_weight * hands.wrists.square().sum(-1).mean(-1)
+        for h, size in enumerate(sizes):
+            part = slice(h * per_hand, (h + 1) * per_hand)
+            if float(confidence[part].sum()) > 0.0:
+                total = total + terms.reprojection_loss(projected[:, part], observed[part], confidence[part],
+                                                        cfg.hand_robust_sigma * size, size)
+        return total
+    for _ in range(cfg.hand_iterations):
+        optimiser.zero_grad(set_to_none=True)
+        loss().sum().backward()
+        optimiser.step()
+    return _HandPose(hands.fingers.detach(), hands.wrists.detach())
+
+
 def fit_body(model: BodyModel, obs: Observations, K: torch.Tensor, config: FitConfig | None = None,
              pose_prior: PosePriorFn | None = None, body_prior: BodyPrior | None = None) -> tuple[FitResult, dict[str, float]]:
     """Fit ``model`` to one photo's observations. Returns the result and per-stage seconds.
@@ -528,8 +635,14 @@ def fit_body(model: BodyModel, obs: Observations, K: torch.Tensor, config: FitCo
     start = time.perf_counter()
     _optimise(problem, v, body_iterations, use_silhouette=True, lr=config.learning_rate)
     timings["fit_body"] = time.perf_counter() - start
+    start = time.perf_counter()
+    hands = _fit_hands(problem, v)
+    if hands is not None:
+        timings["fit_hands"] = time.perf_counter() - start
     with torch.no_grad():
         params = problem.params_of(v)
+        if hands is not None:
+            params = hands.apply(model, params)
         out = model.forward(params)
         # the camera looks along world -Z: a body facing it has its forward (+Z) axis towards +Z
         flipped = best == 1 if body_prior is None else bool(params.global_orient[0, 2, 2] < 0)
