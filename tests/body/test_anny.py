@@ -155,6 +155,8 @@ def test_mixamo_rig_same_mesh_mixamo_names():
     assert float(out.vertices[0, :, 1].min()) == pytest.approx(0.0, abs=1e-4)
     assert j["left_wrist"][0] > 0 > j["right_wrist"][0]
     assert j["head"][1] > j["pelvis"][1] > j["left_knee"][1]
+    # the hand landmarks are defined on the anny rig's bones (the rig the fitter uses)
+    assert model.hand_keypoint_names == () and model.hand_pose_slots == ()
 
 
 @pytest.mark.slow
