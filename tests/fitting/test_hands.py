@@ -1,4 +1,4 @@
-"""Stage C of the fitter: fingers and wrists on the detector's hand landmarks."""
+"""The fitter's last stages: fingers and wrists on the hand landmarks, the head on the face keypoints."""
 
 import dataclasses
 
@@ -9,7 +9,19 @@ from avatar3d.body.base import identity_params
 from avatar3d.core import Observations
 from avatar3d.core.joints import HAND21
 from avatar3d.core.rotations import rotation_about_axis
-from avatar3d.fitting.fitter import FitConfig, _fit_hands, _hand_targets, _HandPose, _Problem, _Variables, fit_camera
+from avatar3d.core.joints import SMPL22
+from avatar3d.fitting.fitter import (
+    FACE_POINTS,
+    FitConfig,
+    _fit_hands,
+    _fit_head,
+    _hand_targets,
+    _HandPose,
+    _HeadPose,
+    _Problem,
+    _Variables,
+    fit_camera,
+)
 from avatar3d.render import rasterize_world
 
 W, H = 256, 256
@@ -106,3 +118,44 @@ def test_a_hand_without_landmarks_is_left_alone(hand_scene):
     assert float(hands.fingers[0, right].abs().max()) < 1e-6 and float(hands.wrists[0, 1].abs().max()) < 1e-6
     left = [i for i in range(len(model.hand_pose_slots)) if i not in right]
     assert float(hands.fingers[0, left].abs().max()) > 0.01
+
+
+def test_head_stage_turns_the_head_to_the_face_keypoints(anny_body):
+    """A body whose head is turned and nodded; the head stage starts from a straight head."""
+    model = anny_body
+    K = torch.tensor([[900.0, 0, W / 2], [0, 900.0, H / 2], [0, 0, 1]])
+    camera = fit_camera(K, W, H)
+    base = identity_params(1, len(model.pose_joint_names), torch.full((1, 6), 0.5))
+    base = dataclasses.replace(base, transl=torch.tensor([[0.0, -1.55, -1.8]]))
+    true_turns = torch.tensor([[[0.15, 0.2, 0.0], [0.2, 0.3, 0.05]]])
+    truth = _HeadPose(true_turns).apply(model, base)
+    names = tuple(model.surface_keypoint_names)
+    with torch.no_grad():
+        out = model.forward(truth)
+        uv = camera.project(camera.world_to_camera(model.surface_keypoints(out.vertices)[0]))
+        mask = rasterize_world(out.vertices, model.faces, camera).coverage[0].float()
+    face = [names.index(n) for n in FACE_POINTS]
+    confidence = torch.zeros(len(names))
+    confidence[face] = 1.0
+    obs = Observations(image=torch.zeros(H, W, 3, dtype=torch.uint8), keypoint_names=names, keypoints=uv,
+                       confidence=confidence, mask=mask, bbox=(0.0, 0.0, float(W), float(H)))
+    problem = _Problem(model, obs, camera, FitConfig(silhouette_size=48, head_iterations=120), None)
+    def face_error_px(params):
+        with torch.no_grad():
+            kp = problem.project(model.surface_keypoints(model.forward(params).vertices))[0, face]
+        return float((kp - uv[face]).norm(dim=-1).mean())
+    head = _fit_head(problem, base)
+    fitted = head.apply(model, base)
+    assert face_error_px(base) > 10.0 and face_error_px(fitted) < 0.2 * face_error_px(base)
+    # the head's orientation (neck and head chained) came back close to the truth
+    slots = [model.smpl22_pose_slots[SMPL22.index(j) - 1] for j in ("neck", "head")]
+    def head_rotation(params):
+        return params.pose[0, slots[0]] @ params.pose[0, slots[1]]
+    def angle(a, b):
+        return float(torch.arccos(((a.T @ b).trace() - 1).clamp(-2, 2) / 2))
+    assert angle(head_rotation(fitted), head_rotation(truth)) < 0.3 * angle(head_rotation(base), head_rotation(truth))
+    # without three confident face points there is no head stage
+    few = confidence.clone()
+    few[face[2:]] = 0.0
+    blind = _Problem(model, dataclasses.replace(obs, confidence=few), camera, FitConfig(silhouette_size=48), None)
+    assert _fit_head(blind, base) is None
