@@ -92,7 +92,8 @@ def skin_matrix(indices: torch.Tensor, weights: torch.Tensor, num_joints: int,
     """``[V, K]`` joint indices and weights (zero weights allowed) -> :class:`SkinMatrix`."""
     check_shape("weights", weights, (indices.shape[0], indices.shape[1]))
     if indices.numel() and not (0 <= int(indices.min()) and int(indices.max()) < num_joints):
-        raise ValueError(f"skin indices must lie in [0, {num_joints}), got [{int(indices.min())}, {int(indices.max())}]")
+        raise ValueError(f"skin indices reach joints [{int(indices.min())}, {int(indices.max())}] "
+                         f"but there are {num_joints} joints")
     dense = torch.zeros(indices.shape[0], num_joints, dtype=dtype or weights.dtype, device=device)
     dense.scatter_add_(1, indices.long().to(dense.device), weights.to(dense))
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the ops used here are stable

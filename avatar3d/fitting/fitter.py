@@ -518,20 +518,53 @@ def _optimise(problem: _Problem, v: _Variables, iterations: int, use_silhouette:
 
 
 @dataclass
-class _HandPose:
-    """Stage C variables: finger rotations ``[1, F, 3]`` (axis-angle, the body model's
-    ``hand_pose_slots``) and wrist corrections ``[1, 2, 3]`` (left, right; applied after the
-    body stage's wrist rotations)."""
+class _JointTurns:
+    """Rotations ``[1, N, 3]`` (axis-angle) composed after a pose's rotations at ``slots`` (pose
+    slots of the body model): the variables of the hand and head stages.  Finger slots are at
+    rest after the body stage, so there a turn is the finger's whole rotation."""
 
-    fingers: torch.Tensor
-    wrists: torch.Tensor
+    slots: tuple[int, ...]
+    turns: torch.Tensor
 
-    def apply(self, model: BodyModel, params: BodyParams) -> BodyParams:
+    def apply(self, params: BodyParams) -> BodyParams:
         pose = params.pose.clone()
-        pose[:, list(model.hand_pose_slots)] = axis_angle_to_matrix(self.fingers).to(pose)
-        wrist_slots = [model.smpl22_pose_slots[SMPL22.index(j) - 1] for j in ("left_wrist", "right_wrist")]
-        pose[:, wrist_slots] = pose[:, wrist_slots] @ axis_angle_to_matrix(self.wrists).to(pose)
+        slots = list(self.slots)
+        pose[:, slots] = pose[:, slots] @ axis_angle_to_matrix(self.turns).to(pose)
         return dataclasses.replace(params, pose=pose)
+
+
+def _smpl_slots(model: BodyModel, joints: tuple[str, ...]) -> tuple[int, ...]:
+    """Pose slots of the bones driven by these SMPL-22 joints (not the pelvis)."""
+    return tuple(model.smpl22_pose_slots[SMPL22.index(j) - 1] for j in joints)
+
+
+def _hand_slots(model: BodyModel) -> tuple[int, ...]:
+    """The hand stage's slots: the finger bones, then the left and right wrists."""
+    return tuple(model.hand_pose_slots) + _smpl_slots(model, ("left_wrist", "right_wrist"))
+
+
+def _refine_turns(problem: _Problem, base: BodyParams, slots: tuple[int, ...], prior: torch.Tensor,
+                  points: Callable[[BodyOutput], torch.Tensor], observed: torch.Tensor, confidence: torch.Tensor,
+                  groups: list[tuple[slice | list[int], float]], robust_sigma: float, iterations: int,
+                  learning_rate: float) -> _JointTurns:
+    """Turns at ``slots`` of ``base`` fitted to 2D keypoints, the rest of the body held.
+
+    ``points(out)`` gives the model's ``[B, K, 3]`` keypoints, matched to ``observed [K, 2]``
+    pixels with ``confidence [K]``; each group (rows, size in pixels) is one robust
+    reprojection term measured against its own size (a hand, the face), so a small part is
+    fitted at its own scale.  ``prior [N]`` weighs each turn's squared angle (rad^2)."""
+    turns = _JointTurns(slots, torch.zeros(1, len(slots), 3, dtype=problem.dtype, requires_grad=True))
+    optimiser = torch.optim.Adam([turns.turns], lr=learning_rate)
+    for _ in range(iterations):
+        optimiser.zero_grad(set_to_none=True)
+        projected = problem.project(points(problem.model.forward(turns.apply(base))))
+        loss = (prior * turns.turns.square().sum(-1)).sum(-1)
+        for rows, size in groups:
+            loss = loss + terms.reprojection_loss(projected[:, rows], observed[rows], confidence[rows],
+                                                  robust_sigma * size, size)
+        loss.sum().backward()
+        optimiser.step()
+    return _JointTurns(slots, turns.turns.detach())
 
 
 #: The pose model's coarse hand points (always detected with the body), standing in for a
@@ -555,10 +588,10 @@ def _hand_targets(problem: _Problem) -> tuple[torch.Tensor, torch.Tensor, list[f
     def take(k: int, name: str) -> None:
         if name in obs.keypoint_names:
             r = obs.keypoint_names.index(name)
-            observed[k], confidence[k] = obs.keypoints[r].to(problem.dtype), float(obs.confidence[r])
+            observed[k] = obs.keypoints[r].to(problem.dtype)
+            confidence[k] = float(obs.confidence[r]) if float(obs.confidence[r]) >= cfg.min_confidence else 0.0
     for k, name in enumerate(names):
         take(k, name)
-    confidence[confidence < cfg.min_confidence] = 0.0
     sizes = []
     for h in range(2):
         part = slice(h * per_hand, (h + 1) * per_hand)
@@ -566,7 +599,6 @@ def _hand_targets(problem: _Problem) -> tuple[torch.Tensor, torch.Tensor, list[f
             side = names[h * per_hand].split("_hand_")[0]
             for joint, coarse in COARSE_HAND_POINTS.items():
                 take(names.index(f"{side}_hand_{joint}"), f"{side}_{coarse}")
-            confidence[part][confidence[part] < cfg.min_confidence] = 0.0
         if int((confidence[part] > 0).sum()) < MIN_HAND_POINTS:  # too few to orient a hand
             confidence[part] = 0.0
         knuckles = [HAND21.index(n) for n in ("index_mcp", "middle_mcp", "pinky_mcp")]
@@ -578,36 +610,22 @@ def _hand_targets(problem: _Problem) -> tuple[torch.Tensor, torch.Tensor, list[f
     return observed, confidence, sizes
 
 
-def _fit_hands(problem: _Problem, v: _Variables) -> _HandPose | None:
-    """Stage C: finger and wrist rotations on the 2D hand landmarks, the rest of the body held
-    (see :class:`FitConfig`); None when there is nothing to fit."""
+def _fit_hands(problem: _Problem, base: BodyParams) -> _JointTurns | None:
+    """Stage C: finger and wrist turns (:func:`_hand_slots`) on the 2D hand landmarks, each
+    hand at its own size; None when there is nothing to fit."""
     targets = _hand_targets(problem)
     if targets is None:
         return None
     observed, confidence, sizes = targets
-    cfg, model, dtype = problem.config, problem.model, problem.dtype
-    hands = _HandPose(fingers=torch.zeros(1, len(model.hand_pose_slots), 3, dtype=dtype, requires_grad=True),
-                      wrists=torch.zeros(1, 2, 3, dtype=dtype, requires_grad=True))
-    with torch.no_grad():
-        base = problem.params_of(v)
+    cfg, model = problem.config, problem.model
+    fingers = len(model.hand_pose_slots)
+    prior = torch.cat((torch.full((fingers,), cfg.finger_prior_weight / fingers),
+                       torch.full((2,), cfg.wrist_prior_weight / 2))).to(problem.dtype)
     per_hand = observed.shape[0] // 2
-    optimiser = torch.optim.Adam([hands.fingers, hands.wrists], lr=cfg.hand_learning_rate)
-    def loss() -> torch.Tensor:
-        out = model.forward(hands.apply(model, base))
-        projected = problem.project(model.hand_keypoints(out))
-        total = cfg.finger_prior_weight * hands.fingers.square().sum(-1).mean(-1)
-        total = total + cfg.wrist_prior_weight * hands.wrists.square().sum(-1).mean(-1)
-        for h, size in enumerate(sizes):
-            part = slice(h * per_hand, (h + 1) * per_hand)
-            if float(confidence[part].sum()) > 0.0:
-                total = total + terms.reprojection_loss(projected[:, part], observed[part], confidence[part],
-                                                        cfg.hand_robust_sigma * size, size)
-        return total
-    for _ in range(cfg.hand_iterations):
-        optimiser.zero_grad(set_to_none=True)
-        loss().sum().backward()
-        optimiser.step()
-    return _HandPose(hands.fingers.detach(), hands.wrists.detach())
+    hands = [(slice(h * per_hand, (h + 1) * per_hand), size) for h, size in enumerate(sizes)
+             if float(confidence[h * per_hand:(h + 1) * per_hand].sum()) > 0.0]
+    return _refine_turns(problem, base, _hand_slots(model), prior, model.hand_keypoints, observed, confidence,
+                         hands, cfg.hand_robust_sigma, cfg.hand_iterations, cfg.hand_learning_rate)
 
 
 #: The face keypoints of the head stage, and the SMPL joints it turns.
@@ -615,25 +633,11 @@ FACE_POINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
 HEAD_JOINTS = ("neck", "head")
 
 
-@dataclass
-class _HeadPose:
-    """Head-stage variables: corrections ``[1, 2, 3]`` (axis-angle) applied after the body
-    stage's neck and head rotations."""
-
-    turns: torch.Tensor
-
-    def apply(self, model: BodyModel, params: BodyParams) -> BodyParams:
-        pose = params.pose.clone()
-        slots = [model.smpl22_pose_slots[SMPL22.index(j) - 1] for j in HEAD_JOINTS]
-        pose[:, slots] = pose[:, slots] @ axis_angle_to_matrix(self.turns).to(pose)
-        return dataclasses.replace(params, pose=pose)
-
-
-def _fit_head(problem: _Problem, base: BodyParams) -> _HeadPose | None:
-    """The head stage: neck and head rotations on the face keypoints, normalised by the face's
-    own size in the photo (in the body stage they count like any keypoint, relative to the
-    whole person, so the head's turn is loose); None without three confident face points."""
-    cfg, model, dtype = problem.config, problem.model, problem.dtype
+def _fit_head(problem: _Problem, base: BodyParams) -> _JointTurns | None:
+    """Stage D: neck and head turns on the face keypoints, measured against the face's own size
+    in the photo (in the body stage they count like any keypoint, relative to the whole person,
+    so the head's turn is loose); None without three confident face points."""
+    cfg = problem.config
     if cfg.head_iterations <= 0:
         return None
     names = [problem.model_names[int(m)] for m in problem.model_index]
@@ -645,17 +649,10 @@ def _fit_head(problem: _Problem, base: BodyParams) -> _HeadPose | None:
     seen = observed[confidence > 0]
     size = max(float(torch.cdist(seen, seen).max()), 0.01 * problem.scale_px)
     model_rows = problem.model_index[rows]
-    head = _HeadPose(torch.zeros(1, len(HEAD_JOINTS), 3, dtype=dtype, requires_grad=True))
-    optimiser = torch.optim.Adam([head.turns], lr=cfg.head_learning_rate)
-    for _ in range(cfg.head_iterations):
-        optimiser.zero_grad(set_to_none=True)
-        out = model.forward(head.apply(model, base))
-        projected = problem.project(problem.keypoints3d(out)[:, model_rows])
-        loss = terms.reprojection_loss(projected, observed, confidence, cfg.head_robust_sigma * size, size)
-        loss = loss + cfg.head_prior_weight * head.turns.square().sum(-1).mean(-1)
-        loss.sum().backward()
-        optimiser.step()
-    return _HeadPose(head.turns.detach())
+    prior = torch.full((len(HEAD_JOINTS),), cfg.head_prior_weight / len(HEAD_JOINTS), dtype=problem.dtype)
+    return _refine_turns(problem, base, _smpl_slots(problem.model, HEAD_JOINTS), prior,
+                         lambda out: problem.keypoints3d(out)[:, model_rows], observed, confidence,
+                         [(slice(None), size)], cfg.head_robust_sigma, cfg.head_iterations, cfg.head_learning_rate)
 
 
 def fit_body(model: BodyModel, obs: Observations, K: torch.Tensor, config: FitConfig | None = None,
@@ -694,21 +691,16 @@ def fit_body(model: BodyModel, obs: Observations, K: torch.Tensor, config: FitCo
     start = time.perf_counter()
     _optimise(problem, v, body_iterations, use_silhouette=True, lr=config.learning_rate)
     timings["fit_body"] = time.perf_counter() - start
-    start = time.perf_counter()
-    hands = _fit_hands(problem, v)
-    if hands is not None:
-        timings["fit_hands"] = time.perf_counter() - start
     with torch.no_grad():
         params = problem.params_of(v)
-        if hands is not None:
-            params = hands.apply(model, params)
-    start = time.perf_counter()
-    head = _fit_head(problem, params)
-    if head is not None:
-        timings["fit_head"] = time.perf_counter() - start
+    for stage, refine in (("fit_hands", _fit_hands), ("fit_head", _fit_head)):
+        start = time.perf_counter()
+        turns = refine(problem, params)
+        if turns is not None:
+            with torch.no_grad():
+                params = turns.apply(params)
+            timings[stage] = time.perf_counter() - start
     with torch.no_grad():
-        if head is not None:
-            params = head.apply(model, params)
         out = model.forward(params)
         # the camera looks along world -Z: a body facing it has its forward (+Z) axis towards +Z
         flipped = best == 1 if body_prior is None else bool(params.global_orient[0, 2, 2] < 0)
